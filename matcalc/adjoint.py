@@ -1,0 +1,65 @@
+"""df -> gradients: the trace tricks of `rules/adjoints.rules`, applied in reverse mode.
+
+Starting from tr(1*df), each node P of df that contains a differential receives its left factor
+G (summed over all the places P is used) and hands G2 on to its part Z via the first rule that
+matches tr(G'*P) => tr(G2'*Z). Nodes are processed by decreasing height, so every contribution
+to a node's G has arrived before the node is processed: each node is visited once and each G is
+shared, so the cost is linear in the size of df.
+"""
+from __future__ import annotations
+
+import heapq
+from itertools import count
+
+from . import algebra as al
+from .errors import MatcalcError, UnsupportedError
+from .expr import Dif, Expr, Op
+from .parser import Syn
+from .printing import to_text
+from .rewrite import Rule, first_match, index, instantiate, load_table, predicates
+from .steps import Log
+
+
+def targets(rule: Rule) -> list[tuple[str, Syn]]:
+    """The (part, new left factor) pairs of a right side `tr(G2'*Z) + tr(G3'*W) ...`."""
+    rhs, out = rule.rhs, []
+    terms = [rhs] if rhs.kind != "add" else _flatten_add(rhs)
+    for t in terms:
+        ok = t.kind == "call" and t.value == "tr" and t.args[0].kind == "mul"
+        if not ok or t.args[0].args[0].kind != "transpose" or t.args[0].args[1].kind != "name":
+            raise MatcalcError(f"adjoint rule {rule.name}: right side must be a sum of tr(G2'*Z)")
+        out.append((t.args[0].args[1].value, t.args[0].args[0].args[0]))
+    return out
+
+
+def _flatten_add(s: Syn) -> list[Syn]:
+    return [x for a in s.args for x in (_flatten_add(a) if a.kind == "add" else [a])]
+
+
+def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None) -> dict[str, Expr]:
+    """{name: G} with df = sum of tr(G' dX): the gradients in denominator layout."""
+    log = log or Log()
+    candidates, preds = index(load_table("adjoints")), predicates(wrt)
+    tie = count()
+    pending: dict[Expr, list[Expr]] = {df: [al.num(1)]}
+    heap = [(-df.height, next(tie), df)]
+    grads: dict[str, list[Expr]] = {}
+    while heap:
+        node = heapq.heappop(heap)[2]
+        g = al.add(*pending.pop(node))
+        if isinstance(node, Dif):
+            grads.setdefault(node.var.name, []).append(g)
+            continue
+        found = first_match(candidates(node), node, preds, {"G": g})
+        if found is None:
+            what = node.op if isinstance(node, Op) else type(node).__name__
+            raise UnsupportedError(f"no trace trick moves '{what}' out of the way in '{to_text(node)}'")
+        rule, b = found
+        for part, gsyn in targets(rule):
+            child, g2 = b[part], instantiate(rule, gsyn, b, b[part].shape)
+            log.add("adjoint", rule.name, node, child)
+            if child not in pending:
+                pending[child] = []
+                heapq.heappush(heap, (-child.height, next(tie), child))
+            pending[child].append(g2)
+    return {name: al.add(*gs) for name, gs in grads.items()}

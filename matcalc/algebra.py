@@ -1,0 +1,222 @@
+"""Smart constructors: the only way nodes are built, so every tree stays canonical.
+
+They do the mechanical bookkeeping that teaches nothing: flatten nested sums and products, fold
+numbers, drop zeros and identities, sort commutative operands, and keep scalar factors outside
+matrix products (`A*(2*B)` is built as `2*(A*B)`). Identities a reader should see applied
+(transposes, traces, factoring) are rules in `rules/simplify.rules`, not here.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .errors import ShapeError
+from .expr import Eye, Expr, Num, Op, sort_key
+from .registry import OPS, SCALAR, Shape, fmt_shape
+
+
+def num(value: int | Fraction, shape: Shape = SCALAR) -> Num:
+    return Num(Fraction(value), shape)
+
+
+def eye(n) -> Expr:
+    """The identity; the 1 x 1 identity is the number 1."""
+    return num(1) if n == 1 else Eye(n)
+
+
+def zero(shape: Shape) -> Num:
+    return Num(Fraction(0), shape)
+
+
+def is_zero(e: Expr) -> bool:
+    return isinstance(e, Num) and e.value == 0
+
+
+def is_num(e: Expr, value: int | Fraction | None = None) -> bool:
+    return isinstance(e, Num) and (value is None or e.value == value)
+
+
+def split_coef(e: Expr) -> tuple[Fraction, Expr]:
+    """`2*A*x` -> (2, A*x): the numeric coefficient and the rest."""
+    if isinstance(e, Op) and e.op == "mul" and isinstance(e.args[0], Num) and e.args[0].is_scalar:
+        rest = e.args[1:]
+        return e.args[0].value, rest[0] if len(rest) == 1 else Op("mul", rest)
+    if isinstance(e, Num) and e.is_scalar:
+        return e.value, Num(Fraction(1))
+    return Fraction(1), e
+
+
+def _check_same(shapes: list[Shape], what: str) -> Shape:
+    for s in shapes[1:]:
+        if s != shapes[0]:
+            raise ShapeError(f"{what} of a {fmt_shape(shapes[0])} and a {fmt_shape(s)} operand")
+    return shapes[0]
+
+
+def add(*terms: Expr) -> Expr:
+    """Sum: flattened, numbers folded, like terms collected (`A + 2*A` -> `3*A`), sorted."""
+    shape = _check_same([t.shape for t in terms], "sum")
+    coefs: dict[Expr, Fraction] = {}
+    constant = Fraction(0)
+    for t in _flatten("add", terms):
+        if isinstance(t, Num):
+            constant += t.value
+            continue
+        c, rest = split_coef(t)
+        coefs[rest] = coefs.get(rest, Fraction(0)) + c
+    out = [mul(num(c), rest) for rest, c in coefs.items() if c != 0]
+    if constant != 0:
+        out.append(Num(constant, shape))
+    if not out:
+        return zero(shape)
+    if len(out) == 1:
+        return out[0]
+    out.sort(key=lambda t: (split_coef(t)[0] < 0, sort_key(split_coef(t)[1])))
+    return Op("add", tuple(out))
+
+
+def neg(e: Expr) -> Expr:
+    return mul(num(-1), e)
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    return add(a, neg(b))
+
+
+def _flatten(op: str, items: tuple[Expr, ...]) -> list[Expr]:
+    out: list[Expr] = []
+    for it in items:
+        if isinstance(it, Op) and it.op == op:
+            out.extend(it.args)
+        else:
+            out.append(it)
+    return out
+
+
+def matmul(*factors: Expr) -> Expr:
+    """Matrix product: flattened; identities dropped; 1 x 1 factors and scalar multiples moved out."""
+    flat = _flatten("matmul", factors)
+    shape = OPS["matmul"].shape(tuple(f.shape for f in flat))
+    if any(is_zero(f) for f in flat):
+        return zero(shape)
+    scalars: list[Expr] = []
+    kept: list[Expr] = []
+    for f in flat:
+        if isinstance(f, Op) and f.op == "mul" and not f.is_scalar:
+            scalars.extend(f.args[:-1])
+            f = f.args[-1]
+        if len(flat) > 1 and f.is_scalar:
+            scalars.append(f)
+        elif not isinstance(f, Eye):
+            kept.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))
+    body = kept[0] if len(kept) == 1 else Op("matmul", tuple(kept)) if kept else None
+    if body is None:
+        body = Eye(shape[0]) if shape != SCALAR else num(1)
+    return mul(*scalars, body) if scalars else body
+
+
+def mul(*factors: Expr) -> Expr:
+    """Scalar multiplication: 1 x 1 factors (commuting, numbers folded, powers of equal bases
+    combined) times at most one matrix, which stays last."""
+    flat = _flatten("mul", factors)
+    shape = OPS["mul"].shape(tuple(f.shape for f in flat))
+    coef = Fraction(1)
+    powers: dict[Expr, Fraction] = {}
+    body: Expr | None = None
+    for f in flat:
+        if isinstance(f, Num) and f.is_scalar:
+            coef *= f.value
+        elif not f.is_scalar:
+            body = f
+        else:
+            base, p = _base_exp(f)
+            powers[base] = powers.get(base, Fraction(0)) + p
+    if coef == 0:
+        return zero(shape)
+    if isinstance(body, Num):
+        body, coef = Num(body.value * coef, body.shape), Fraction(1)
+    out = sorted((power(b, p) for b, p in powers.items() if p != 0), key=sort_key)
+    out = [o for o in out if not is_num(o, 1)]
+    if body is not None:
+        out.append(body)
+    if coef != 1 or not out:
+        out.insert(0, num(coef) if out or shape == SCALAR else Num(coef, shape))
+    return out[0] if len(out) == 1 else Op("mul", tuple(out))
+
+
+def _base_exp(e: Expr) -> tuple[Expr, Fraction]:
+    if isinstance(e, Op) and e.op == "pow":
+        return e.args[0], e.args[1].value
+    return e, Fraction(1)
+
+
+def hadamard(*factors: Expr) -> Expr:
+    """Elementwise product; a 1 x 1 or constant factor makes it a scalar multiple."""
+    flat = _flatten("hadamard", factors)
+    if all(f.is_scalar for f in flat):
+        return mul(*flat)
+    shape = _check_same([f.shape for f in flat if not f.is_scalar], "elementwise product")
+    scalars = [f for f in flat if f.is_scalar]
+    rest: list[Expr] = []
+    for f in flat:
+        if f.is_scalar:
+            continue
+        if isinstance(f, Num):
+            scalars.append(num(f.value))
+        elif isinstance(f, Op) and f.op == "mul":
+            scalars.extend(f.args[:-1])
+            rest.append(f.args[-1])
+        else:
+            rest.append(f)
+    if any(is_zero(s) for s in scalars):
+        return zero(shape)
+    if not rest:
+        return mul(*scalars, Num(Fraction(1), shape))
+    rest = _flatten("hadamard", tuple(rest))
+    body = rest[0] if len(rest) == 1 else Op("hadamard", tuple(sorted(rest, key=sort_key)))
+    return mul(*scalars, body) if scalars else body
+
+
+def transpose(e: Expr) -> Expr:
+    """A': scalars, identities and constant matrices are their own transposes."""
+    if e.is_scalar or isinstance(e, Eye):
+        return e
+    if isinstance(e, Num):
+        return Num(e.value, (e.shape[1], e.shape[0]))
+    return Op("transpose", (e,))
+
+
+def power(base: Expr, p: Fraction | int) -> Expr:
+    """Elementwise power with a constant exponent (a plain power for a scalar)."""
+    p = Fraction(p)
+    if p == 1:
+        return base
+    if p == 0:
+        return Num(Fraction(1), base.shape)
+    if isinstance(base, Num) and (p.denominator == 1 and (base.value != 0 or p > 0)):
+        return Num(base.value ** int(p), base.shape)
+    if isinstance(base, Op) and base.op == "pow" and p.denominator == 1:
+        return power(base.args[0], base.args[1].value * p)
+    if isinstance(base, Op) and base.op == "mul" and p.denominator == 1:
+        return mul(*(power(f, p) for f in base.args))
+    return Op("pow", (base, num(p)))
+
+
+def call(op: str, arg: Expr) -> Expr:
+    """A function-call operator; linear ones map zero to zero, det/inv of identity fold."""
+    if OPS[op].linear and is_zero(arg):
+        return zero(Op(op, (arg,)).shape)
+    if isinstance(arg, Eye) and op in ("inv", "det"):
+        return arg if op == "inv" else num(1)
+    return Op(op, (arg,))
+
+
+def build_op(op: str, args: tuple[Expr, ...]) -> Expr:
+    """Rebuild a node of kind `op` from (possibly changed) arguments through its constructor."""
+    n_ary = {"add": add, "matmul": matmul, "mul": mul, "hadamard": hadamard}
+    if op in n_ary:
+        return n_ary[op](*args)
+    if op == "transpose":
+        return transpose(args[0])
+    if op == "pow":
+        return power(args[0], args[1].value)
+    return call(op, args[0])

@@ -1,0 +1,49 @@
+"""f -> df: the differential rules of `rules/differentials.rules`, applied once per node.
+
+Memoised by node, so a sub-expression used twice has its differential derived once and shared.
+"""
+from __future__ import annotations
+
+from .errors import UnsupportedError
+from .expr import Dif, Expr, Op, Sym
+from .printing import to_text
+from .rewrite import first_match, index, instantiate, load_table, predicates
+from .steps import Log
+
+
+class Differentiator:
+    """Differentiates with respect to the symbols named in `wrt`, logging each rule applied."""
+
+    def __init__(self, wrt: frozenset[str], log: Log | None = None) -> None:
+        self.wrt, self.log = wrt, log or Log()
+        self.candidates = index(load_table("differentials"))
+        self.preds = predicates(wrt)
+        self.memo: dict[Expr, Expr] = {}
+
+    def __call__(self, e: Expr) -> Expr:
+        if e not in self.memo:
+            self.memo[e] = self._derive(e)
+        return self.memo[e]
+
+    def _derive(self, e: Expr) -> Expr:
+        if isinstance(e, Sym) and e.name in self.wrt:
+            return Dif(e)
+        found = first_match(self.candidates(e), e, self.preds)
+        if found is None:
+            what = e.op if isinstance(e, Op) else type(e).__name__
+            raise UnsupportedError(f"no differential rule for '{what}' in '{to_text(e)}'")
+        rule, b = found
+        out = instantiate(rule, rule.rhs, b, e.shape, lambda name: self._dname(name, b))
+        if rule.name != "d-constant":
+            self.log.add("differential", rule.name, e, out)
+        return out
+
+    def _dname(self, name: str, b: dict[str, Expr]) -> Expr | None:
+        if name.startswith("d") and name[1:] in b:
+            return self(b[name[1:]])
+        return None
+
+
+def differential(f: Expr, wrt: frozenset[str], log: Log | None = None) -> Expr:
+    """df: the differential of `f`, linear in the `dX` of each X in `wrt`."""
+    return Differentiator(wrt, log)(f)

@@ -1,0 +1,200 @@
+"""The expression tree: immutable, slotted, shape-checked nodes with tuple children.
+
+Equality is structural (with a cached hash, so unequal trees are told apart at once); the
+canonical ordering used to sort commutative operands is the separate `sort_key`.
+Build nodes through `matcalc.algebra`, whose constructors keep trees canonical.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .registry import OPS, SCALAR, Dim, Shape
+
+PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal")
+
+
+class Expr:
+    """Base class of all nodes. Subclasses define `shape`, `children`, `_hash`, `_key`."""
+
+    __slots__ = ()
+    shape: Shape
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return type(self) is type(other) and self._hash == other._hash and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape == SCALAR
+
+
+def _finish(node: Expr, rank: int, *keyparts: object) -> None:
+    """Cache hash, sort key, free symbols, whether a differential occurs, and height."""
+    kids = node.children
+    object.__setattr__(node, "_hash", hash((type(node).__name__,) + node._fields()))
+    object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
+    syms = frozenset().union(*(k.syms for k in kids)) if kids else frozenset()
+    object.__setattr__(node, "syms", syms)
+    object.__setattr__(node, "has_d", any(k.has_d for k in kids))
+    object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
+
+
+_LEAF_EXTRA = dict(init=False, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sym(Expr):
+    """A named matrix, vector or scalar, with its declared properties."""
+
+    name: str
+    shape: Shape
+    props: frozenset[str] = frozenset()
+    children: tuple = field(default=(), **_LEAF_EXTRA)
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=False, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        _finish(self, 1, self.name)
+        object.__setattr__(self, "syms", frozenset({self.name}))
+
+    def _fields(self) -> tuple:
+        return (self.name, self.shape, self.props)
+
+    def has(self, prop: str) -> bool:
+        implied = {"spd": ("spd",), "symmetric": ("symmetric", "spd", "diagonal"),
+                   "invertible": ("invertible", "spd"), "positive": ("positive",), "diagonal": ("diagonal",)}
+        return any(p in self.props for p in implied.get(prop, (prop,)))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Num(Expr):
+    """A constant matrix whose entries all equal `value` (1 x 1 for a plain number)."""
+
+    value: Fraction
+    shape: Shape = SCALAR
+    children: tuple = field(default=(), **_LEAF_EXTRA)
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=False, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", Fraction(self.value))
+        _finish(self, 0, self.value)
+
+    def _fields(self) -> tuple:
+        return (self.value, self.shape)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Eye(Expr):
+    """The n x n identity matrix."""
+
+    n: Dim
+    children: tuple = field(default=(), **_LEAF_EXTRA)
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=False, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        _finish(self, 2, str(self.n))
+
+    @property
+    def shape(self) -> Shape:  # type: ignore[override]
+        return (self.n, self.n)
+
+    def _fields(self) -> tuple:
+        return (self.n,)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dif(Expr):
+    """The differential `dX` of a variable: the leaf a differential is linear in."""
+
+    var: Sym
+    children: tuple = field(default=(), **_LEAF_EXTRA)
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=True, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        _finish(self, 3, self.var.name)
+        object.__setattr__(self, "has_d", True)
+
+    @property
+    def shape(self) -> Shape:  # type: ignore[override]
+        return self.var.shape
+
+    def _fields(self) -> tuple:
+        return (self.var,)
+
+
+# Sort rank of each operator: leaves first, then unary, then products, then sums.
+_RANK = {"transpose": 4, "pow": 6, "hadamard": 7, "matmul": 8, "mul": 9, "add": 10}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Op(Expr):
+    """An operator from the registry applied to `args`; the shape is computed and validated here."""
+
+    op: str
+    args: tuple[Expr, ...]
+    shape: Shape = field(default=SCALAR, **_LEAF_EXTRA)
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=False, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        info = OPS[self.op]
+        if info.arity is not None and len(self.args) != info.arity:
+            raise TypeError(f"{self.op} takes {info.arity} arguments, got {len(self.args)}")
+        object.__setattr__(self, "shape", info.shape(tuple(a.shape for a in self.args)))
+        _finish(self, _RANK.get(self.op, 5), self.op)
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    def _fields(self) -> tuple:
+        return (self.op, self.args)
+
+
+def sort_key(e: Expr) -> tuple:
+    """Canonical order for operands of commutative operators (leaves first, then by structure)."""
+    return e._key
+
+
+def walk(roots: list[Expr]) -> list[Expr]:
+    """Every distinct node reachable from `roots`, children before parents (post-order)."""
+    seen: set[Expr] = set()
+    order: list[Expr] = []
+    stack: list[tuple[Expr, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(node.children))
+    return order

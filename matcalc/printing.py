@@ -1,0 +1,219 @@
+"""Printers: the input syntax (parses back to an equal tree) and LaTeX, from one precedence scheme.
+
+`names` maps shared sub-expressions to the names they were given in a `where` list.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .expr import Dif, Expr, Eye, Num, Op, Sym
+from .registry import OPS, SCALAR
+
+ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
+
+
+def fmt_number(v: Fraction) -> str:
+    """A number as typed: `2`, `0.5`, `1/3` (caller parenthesises where needed)."""
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    return f"{float(v):.15g}" if d == 1 else f"{v.numerator}/{v.denominator}"
+
+
+def _neg_power(e: Expr) -> bool:
+    return isinstance(e, Op) and e.op == "pow" and e.args[1].value < 0
+
+
+def _flip(e: Op) -> Expr:
+    """`a^-p` -> `a^p` (for printing `/a^p`)."""
+    from .algebra import power
+    return power(e.args[0], -e.args[1].value)
+
+
+class TextPrinter:
+    """Renders in the MATLAB-like input syntax; every output parses back to an equal tree."""
+
+    star, had, ediv, T = "*", ".*", "./", "'"
+
+    def __init__(self, names: dict[Expr, str] | None = None) -> None:
+        self.names = names or {}
+
+    def __call__(self, e: Expr) -> str:
+        return self.render(e)[0]
+
+    def render(self, e: Expr) -> tuple[str, int]:
+        if e in self.names:
+            return self.name(self.names[e]), ATOM
+        if isinstance(e, Sym):
+            return self.name(e.name), ATOM
+        if isinstance(e, Dif):
+            return self.dif(e.var.name), ATOM
+        if isinstance(e, Eye):
+            return self.eye(e), ATOM
+        if isinstance(e, Num):
+            return self.number(e)
+        return getattr(self, "op_" + e.op, self.op_call)(e)
+
+    def wrap(self, e: Expr, min_prec: int) -> str:
+        s, p = self.render(e)
+        return s if p >= min_prec else self.paren(s)
+
+    # ---- leaves ---------------------------------------------------------------------------------
+    def name(self, n: str) -> str:
+        return n
+
+    def dif(self, n: str) -> str:
+        return "d" + n
+
+    def eye(self, e: Eye) -> str:
+        return f"eye({e.n})"
+
+    def paren(self, s: str) -> str:
+        return f"({s})"
+
+    def number(self, e: Num) -> tuple[str, int]:
+        if e.is_scalar:
+            s = fmt_number(e.value)
+            return s, NEG if e.value < 0 else MUL if "/" in s else ATOM
+        r, c = e.shape
+        dims = f"{r}" if c == 1 else f"{r},{c}"
+        if e.value == 0:
+            return f"zeros({dims})", ATOM
+        base = f"ones({dims})"
+        return (base, ATOM) if e.value == 1 else (f"{self.wrap(Num(e.value), MUL + 1)}{self.star}{base}", MUL)
+
+    # ---- operators ------------------------------------------------------------------------------
+    def op_add(self, e: Op) -> tuple[str, int]:
+        from .algebra import neg, split_coef
+        parts = []
+        for i, t in enumerate(e.args):
+            if isinstance(t, Num):
+                t = Num(t.value)  # a broadcast constant prints as a plain number
+            negative = split_coef(t)[0] < 0
+            body = self.wrap(neg(t), ADD + 1) if negative else self.wrap(t, ADD)
+            parts.append(("-" if i == 0 else " - ") + body if negative else ("" if i == 0 else " + ") + body)
+        return "".join(parts), ADD
+
+    def op_mul(self, e: Op) -> tuple[str, int]:
+        coef = e.args[0].value if isinstance(e.args[0], Num) else Fraction(1)
+        rest = e.args[1:] if isinstance(e.args[0], Num) else e.args
+        numer = [f for f in rest if not (f.is_scalar and _neg_power(f))]
+        denom = [_flip(f) for f in rest if f.is_scalar and _neg_power(f)]
+        sign = "-" if coef < 0 else ""
+        coef = abs(coef)
+        top = [self.wrap(f, MUL if isinstance(f, Op) and f.op == "matmul" else MUL + 1) for f in numer]
+        if coef.numerator != 1 or not top:
+            top.insert(0, str(coef.numerator))
+        bottom = [self.wrap(f, MUL + 1) for f in denom]
+        if coef.denominator != 1:
+            bottom.insert(0, str(coef.denominator))
+        return self.fraction(sign, top, bottom), NEG if sign else MUL
+
+    def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:
+        return sign + self.star.join(top) + "".join("/" + b for b in bottom)
+
+    def op_matmul(self, e: Op) -> tuple[str, int]:
+        return self.star.join(self.wrap(f, MUL + 1) for f in e.args), MUL
+
+    def op_hadamard(self, e: Op) -> tuple[str, int]:
+        pos = [f for f in e.args if not _neg_power(f)]
+        neg = [_flip(f) for f in e.args if _neg_power(f)]
+        if not pos:
+            pos, neg = [e.args[0]], [_flip(f) for f in e.args[1:]]
+        s = self.had.join(self.wrap(f, MUL + 1) for f in pos)
+        return s + "".join(self.ediv + self.wrap(f, MUL + 1) for f in neg), MUL
+
+    def op_transpose(self, e: Op) -> tuple[str, int]:
+        return self.wrap(e.args[0], POST) + self.T, POST
+
+    def op_pow(self, e: Op) -> tuple[str, int]:
+        base, p = e.args[0], e.args[1].value
+        ps = fmt_number(p)
+        ps = ps if "/" not in ps else f"({ps})"
+        return f"{self.wrap(base, POST)}{'^' if base.is_scalar else '.^'}{ps}", POW
+
+    def op_call(self, e: Op) -> tuple[str, int]:
+        return f"{OPS[e.op].parse_name}({self.render(e.args[0])[0]})", ATOM
+
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+         "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}
+_GREEK_SHORT = {"lam": "lambda", "eps": "epsilon"}
+
+
+def latex_name(n: str) -> str:
+    """`W1`, `W_1` -> `W_{1}`; `lam`, `alpha` -> `\\lambda`, `\\alpha`; long names -> `\\mathrm{}`."""
+    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+|_[A-Za-z0-9]+)?", n)
+    head, sub = (m.group(1), m.group(2)) if m else (n, None)
+    head = _GREEK_SHORT.get(head, head)
+    base = "\\" + head if head in GREEK else head if len(head) == 1 else r"\mathrm{" + head + "}"
+    if sub:
+        return f"{base}_{{{sub.lstrip('_')}}}"
+    return base
+
+
+class LatexPrinter(TextPrinter):
+    """Renders LaTeX for notes: juxtaposed products, `^{T}`, `X^{-1}`, `X^{-T}`, `\\odot`."""
+
+    star, had, ediv, T = " ", r" \odot ", r" \oslash ", "^{T}"
+
+    def name(self, n: str) -> str:
+        return latex_name(n)
+
+    def dif(self, n: str) -> str:
+        return r"\mathrm{d}" + latex_name(n)
+
+    def eye(self, e: Eye) -> str:
+        return "I"
+
+    def paren(self, s: str) -> str:
+        return rf"\left({s}\right)"
+
+    def number(self, e: Num) -> tuple[str, int]:
+        if e.is_scalar:
+            v = e.value
+            if v.denominator == 1:
+                return str(v.numerator), NEG if v < 0 else ATOM
+            return ("-" if v < 0 else "") + rf"\frac{{{abs(v.numerator)}}}{{{v.denominator}}}", NEG if v < 0 else ATOM
+        if e.value in (0, 1):
+            return rf"\mathbf{{{e.value}}}", ATOM
+        return rf"{fmt_number(e.value)} \mathbf{{1}}", MUL
+
+    def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:
+        if not bottom:
+            return sign + " ".join(top)
+        return sign + rf"\frac{{{' '.join(top)}}}{{{' '.join(bottom)}}}"
+
+    def op_transpose(self, e: Op) -> tuple[str, int]:
+        inner = e.args[0]
+        if isinstance(inner, Op) and inner.op == "inv" and inner not in self.names:
+            return "{" + self.wrap(inner.args[0], ATOM) + "}^{-T}", POST
+        return "{" + self.wrap(inner, ATOM) + "}^{T}", POST
+
+    def op_inv(self, e: Op) -> tuple[str, int]:
+        return "{" + self.wrap(e.args[0], ATOM) + "}^{-1}", POST
+
+    def op_pow(self, e: Op) -> tuple[str, int]:
+        base, p = e.args[0], e.args[1].value
+        ps = fmt_number(p) if p.denominator == 1 else rf"\frac{{{p.numerator}}}{{{p.denominator}}}"
+        op = "" if base.is_scalar else r"\circ "
+        return "{" + self.wrap(base, ATOM) + "}^{" + op + ps + "}", POW
+
+    def op_call(self, e: Op) -> tuple[str, int]:
+        arg = e.args[0]
+        if e.op == "norm2":
+            return OPS[e.op].latex.format(self(arg), "2" if arg.shape[1] == 1 or arg.shape[0] == 1 else "F"), ATOM
+        return OPS[e.op].latex.format(self(arg)), ATOM
+
+
+def to_text(e: Expr, names: dict[Expr, str] | None = None) -> str:
+    return TextPrinter(names)(e)
+
+
+def to_latex(e: Expr, names: dict[Expr, str] | None = None) -> str:
+    return LatexPrinter(names)(e)

@@ -1,0 +1,265 @@
+"""The operator registry: everything the engine knows about an operator, in one row.
+
+A row gives the parser name, arity, shape rule, NumPy and SymPy evaluators, LaTeX template and
+algebraic flags. The calculus of an operator lives in `rules/` (one differential rule, and one
+adjoint rule for the operators that can appear linearly in a differential); a completeness test
+checks that every row has both where needed.
+
+Values handed to evaluators are 2-D: NumPy arrays, or `sympy.Matrix`; scalars are 1 x 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+import sympy
+
+from .errors import ShapeError
+
+Dim = Union[str, int]
+Shape = tuple[Dim, Dim]
+SCALAR: Shape = (1, 1)
+
+
+def fmt_shape(shape: Shape) -> str:
+    """`(m, n)` as the user writes it: `m x n` (`scalar` for 1 x 1)."""
+    return "scalar" if shape == SCALAR else f"{shape[0]} x {shape[1]}"
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One operator. `latex` uses `{0}`, `{1}` for the printed arguments."""
+
+    name: str
+    arity: int | None  # None: n-ary (flattened)
+    shape: Callable[[tuple[Shape, ...]], Shape]
+    numpy: Callable
+    sympy: Callable
+    latex: str
+    elementwise: bool = False  # applies entry by entry: d f(A) = f'(A) .* dA
+    linear: bool = False  # linear in its argument: may appear around dX in a differential
+    parse_name: str | None = None  # name in the text syntax for function-call operators
+
+
+# ---- shape rules --------------------------------------------------------------------------------
+
+def _same(shapes: tuple[Shape, ...]) -> Shape:
+    first = shapes[0]
+    for s in shapes[1:]:
+        if s != first:
+            raise ShapeError(f"operands must have equal shapes, got {fmt_shape(first)} and {fmt_shape(s)}")
+    return first
+
+
+def _chain(shapes: tuple[Shape, ...]) -> Shape:
+    rows, cols = shapes[0]
+    for r, c in shapes[1:]:
+        if r != cols:
+            raise ShapeError(f"matrix product does not conform: {cols} columns meet {r} rows")
+        cols = c
+    return rows, cols
+
+
+def _scale(shapes: tuple[Shape, ...]) -> Shape:
+    bodies = [s for s in shapes if s != SCALAR]
+    if len(bodies) > 1:
+        raise ShapeError("a scalar product has more than one non-scalar factor")
+    return bodies[0] if bodies else SCALAR
+
+
+def _first(shapes: tuple[Shape, ...]) -> Shape:
+    return shapes[0]
+
+
+def _square(shapes: tuple[Shape, ...]) -> Shape:
+    r, c = shapes[0]
+    if r != c:
+        raise ShapeError(f"needs a square matrix, got {fmt_shape(shapes[0])}")
+    return r, c
+
+
+def _to_scalar(shapes: tuple[Shape, ...]) -> Shape:
+    return SCALAR
+
+
+def _square_to_scalar(shapes: tuple[Shape, ...]) -> Shape:
+    _square(shapes)
+    return SCALAR
+
+
+def _transpose(shapes: tuple[Shape, ...]) -> Shape:
+    return shapes[0][1], shapes[0][0]
+
+
+def _vec_to_diag(shapes: tuple[Shape, ...]) -> Shape:
+    r, c = shapes[0]
+    if c != 1:
+        raise ShapeError(f"diag of a vector needs a column vector, got {fmt_shape(shapes[0])}")
+    return r, r
+
+
+def _diag_to_vec(shapes: tuple[Shape, ...]) -> Shape:
+    return _square(shapes)[0], 1
+
+
+# ---- evaluator helpers --------------------------------------------------------------------------
+
+def _np_scalar(x) -> np.ndarray:
+    return np.asarray(x, dtype=float).reshape(1, 1)
+
+
+def _sp_scalar(x) -> sympy.Matrix:
+    return sympy.Matrix([[x]])
+
+
+def _np_mul(*xs: np.ndarray) -> np.ndarray:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x  # 1 x 1 arrays broadcast: scalar multiplication
+    return out
+
+
+def _sp_mul(*xs: sympy.Matrix) -> sympy.Matrix:
+    body = next((x for x in xs if x.shape != (1, 1)), None)
+    coef = sympy.Mul(*[x[0, 0] for x in xs if x is not body])
+    return body * coef if body is not None else sympy.Matrix([[coef]])
+
+
+def _sp_hadamard(*xs: sympy.Matrix) -> sympy.Matrix:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out.multiply_elementwise(x)
+    return out
+
+
+def _np_matmul(*xs: np.ndarray) -> np.ndarray:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out @ x
+    return out
+
+
+def _sp_matmul(*xs: sympy.Matrix) -> sympy.Matrix:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+def _np_sum(*xs: np.ndarray) -> np.ndarray:
+    return sum(xs[1:], xs[0])
+
+
+def _sp_sum(*xs: sympy.Matrix) -> sympy.Matrix:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+def _np_pow(a: np.ndarray, p: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.power(a, p[0, 0])
+
+
+def _sp_pow(a: sympy.Matrix, p: sympy.Matrix) -> sympy.Matrix:
+    return a.applyfunc(lambda e: e ** p[0, 0])
+
+
+def _np_logdet(a: np.ndarray) -> np.ndarray:
+    sign, logabs = np.linalg.slogdet(a)
+    return _np_scalar(logabs if sign > 0 else np.nan)
+
+
+def _np_diag_vec(a: np.ndarray) -> np.ndarray:
+    return np.diag(a).reshape(-1, 1).copy()
+
+
+def _sp_diag_vec(a: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix([[a[i, i]] for i in range(a.shape[0])])
+
+
+def _sp_diag_mat(a: sympy.Matrix) -> sympy.Matrix:
+    return sympy.diag(*list(a))
+
+
+def _elementwise(np_fn: Callable, sp_fn: Callable) -> tuple[Callable, Callable]:
+    def np_eval(a: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np_fn(a)
+
+    return np_eval, (lambda a: a.applyfunc(sp_fn))
+
+
+def _sp_sigmoid(e):
+    return 1 / (1 + sympy.exp(-e))
+
+
+def _np_sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+# ---- the rows -----------------------------------------------------------------------------------
+
+def _rows() -> list[OpInfo]:
+    structural = [
+        OpInfo("add", None, _same, _np_sum, _sp_sum, "{0} + {1}"),
+        OpInfo("matmul", None, _chain, _np_matmul, _sp_matmul, "{0} {1}"),
+        OpInfo("mul", None, _scale, _np_mul, _sp_mul, "{0} {1}"),
+        OpInfo("hadamard", None, _same, _np_mul, _sp_hadamard, r"{0} \odot {1}"),
+        OpInfo("transpose", 1, _transpose, lambda a: a.T.copy(), lambda a: a.T, "{0}^{{T}}", linear=True),
+        OpInfo("pow", 2, _first, _np_pow, _sp_pow, "{0}^{{{1}}}"),
+    ]
+    functions = [
+        OpInfo("tr", 1, _square_to_scalar, lambda a: _np_scalar(np.trace(a)), lambda a: _sp_scalar(a.trace()),
+               r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr"),
+        OpInfo("det", 1, _square_to_scalar, lambda a: _np_scalar(np.linalg.det(a)), lambda a: _sp_scalar(a.det()),
+               r"\det\left({0}\right)", parse_name="det"),
+        OpInfo("logdet", 1, _square_to_scalar, _np_logdet, lambda a: _sp_scalar(sympy.log(a.det())),
+               r"\log\det\left({0}\right)", parse_name="logdet"),
+        OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv"),
+        OpInfo("sum", 1, _to_scalar, lambda a: _np_scalar(np.sum(a)), lambda a: _sp_scalar(sum(a)),
+               r"\operatorname{{sum}}\left({0}\right)", linear=True, parse_name="sum"),
+        OpInfo("norm1", 1, _to_scalar, lambda a: _np_scalar(np.sum(np.abs(a))),
+               lambda a: _sp_scalar(sum(sympy.Abs(e) for e in a)), r"\left\|{0}\right\|_1", parse_name="norm1"),
+        OpInfo("norm2", 1, _to_scalar, lambda a: _np_scalar(np.sqrt(np.sum(a * a))),
+               lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{{1}}}",
+               parse_name="norm2"),
+        OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
+        OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
+    ]
+    elementwise_table = [
+        ("exp", np.exp, sympy.exp, r"\exp\left({0}\right)"),
+        ("log", np.log, sympy.log, r"\log\left({0}\right)"),
+        ("sqrt", np.sqrt, sympy.sqrt, r"\sqrt{{{0}}}"),
+        ("sin", np.sin, sympy.sin, r"\sin\left({0}\right)"),
+        ("cos", np.cos, sympy.cos, r"\cos\left({0}\right)"),
+        ("tanh", np.tanh, sympy.tanh, r"\tanh\left({0}\right)"),
+        ("sigmoid", _np_sigmoid, _sp_sigmoid, r"\sigma\left({0}\right)"),
+        ("relu", lambda a: np.maximum(a, 0.0), lambda e: sympy.Max(e, 0), r"\operatorname{{relu}}\left({0}\right)"),
+        ("abs", np.abs, sympy.Abs, r"\left|{0}\right|"),
+        ("sign", np.sign, sympy.sign, r"\operatorname{{sign}}\left({0}\right)"),
+        ("step", lambda a: (a > 0).astype(float), lambda e: sympy.Heaviside(e, 0),
+         r"\operatorname{{step}}\left({0}\right)"),
+    ]
+    elementwise = [OpInfo(name, 1, _first, *_elementwise(np_fn, sp_fn), latex, elementwise=True, parse_name=name)
+                   for name, np_fn, sp_fn, latex in elementwise_table]
+    return structural + functions + elementwise
+
+
+def _index(rows: list[OpInfo]) -> dict[str, OpInfo]:
+    table: dict[str, OpInfo] = {}
+    for row in rows:
+        if row.name in table:
+            raise RuntimeError(f"operator {row.name!r} registered twice")
+        table[row.name] = row
+    return table
+
+
+OPS: dict[str, OpInfo] = _index(_rows())
+FUNCTION_NAMES: frozenset[str] = frozenset(r.parse_name for r in OPS.values() if r.parse_name)
+# Names the parser reads as constants or constructors rather than symbols.
+CONSTANT_NAMES: frozenset[str] = frozenset({"eye", "ones", "zeros", "vector", "matrix"})

@@ -1,0 +1,245 @@
+"""Rule tables: loading, matching against trees, conditions, and instantiating right-hand sides.
+
+A rule line reads `name : LHS => RHS [if pred(V) and ...]`, parsed by the expression grammar.
+In patterns, a one-letter lowercase name matches a 1 x 1 expression, any other name any
+expression; `A*B` (two matrices) matches a matrix product split anywhere, `a*B` a scalar multiple,
+and `A + B`, `A .* B` match a sum or an elementwise product with `A` any one operand.
+A line `name : @function` names a Python rule registered in `PYTHON_RULES` (for identities that
+need counting, like collecting common factors).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Callable, Iterator
+
+from . import algebra as al
+from .errors import MatcalcError
+from .expr import Dif, Expr, Eye, Num, Op, Sym
+from .parser import Syn, parse_syn
+from .registry import OPS
+from .typer import to_expr
+
+Binds = dict[str, Expr]
+PYTHON_RULES: dict[str, Callable[[Expr], Expr | None]] = {}
+
+
+def python_rule(fn: Callable[[Expr], Expr | None]) -> Callable[[Expr], Expr | None]:
+    """Register a rule written in Python under its function name (referenced as `@name`)."""
+    PYTHON_RULES[fn.__name__] = fn
+    return fn
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    text: str  # the whole line, for messages and citations
+    lhs: Syn | None
+    rhs: Syn | None
+    conds: tuple[tuple[str, str], ...] = ()
+    fn: str | None = None  # a Python rule
+
+    @property
+    def pattern(self) -> Syn | None:
+        """The part of the left side matched against a node: `P` in `d(P)` and in `tr(G'*P)`."""
+        p = self.lhs
+        if p is not None and p.kind == "call" and p.value == "d":
+            return p.args[0]
+        if p is not None and p.kind == "call" and p.value == "tr" and p.args[0].kind == "mul":
+            first, inner = p.args[0].args
+            if first.kind == "transpose" and first.args[0] == Syn("name", "G", (), first.args[0].span):
+                return inner
+        return p
+
+    @property
+    def heads(self) -> frozenset[str] | None:
+        """Operators the pattern can match at its root (None: anything)."""
+        return pattern_heads(self.pattern) if self.pattern is not None else None
+
+
+def pattern_heads(p: Syn) -> frozenset[str] | None:
+    kind_to_op = {"add": "add", "hadamard": "hadamard", "transpose": "transpose", "pow": "pow", "epow": "pow"}
+    if p.kind == "call":
+        return frozenset(n for n, r in OPS.items() if r.parse_name == p.value)
+    if p.kind in ("mul", "matmul"):
+        return frozenset({"mul" if is_scale_pattern(p) else "matmul"})
+    if p.kind == "name":
+        return None if p.value not in ("eye",) else frozenset({"eye"})
+    return frozenset({kind_to_op[p.kind]}) if p.kind in kind_to_op else frozenset()
+
+
+def is_scale_pattern(p: Syn) -> bool:
+    return any(a.kind == "number" or (a.kind == "name" and is_scalar_var(a.value)) for a in p.args)
+
+
+def is_scalar_var(name: str) -> bool:
+    return len(name) == 1 and name.islower()
+
+
+_PY_RULE = re.compile(r"^([A-Za-z][\w-]*)\s*:\s*@(\w+)\s*$")
+
+
+def parse_rule(line: str) -> Rule:
+    m = _PY_RULE.match(line)
+    if m:
+        if m.group(2) not in PYTHON_RULES:
+            raise MatcalcError(f"rule {m.group(1)}: no Python rule named {m.group(2)!r}")
+        return Rule(m.group(1), line, None, None, fn=m.group(2))
+    syn = parse_syn(line, start="rule")
+    name, lhs, rhs, *conds = syn.args
+    return Rule(name.value, line, lhs, rhs, tuple((c.args[0].value, c.args[1].value) for c in conds))
+
+
+@cache
+def load_table(name: str) -> tuple[Rule, ...]:
+    """The rules of `rules/<name>.rules`, in file order (earlier rules win)."""
+    text = resources.files("matcalc.rules").joinpath(f"{name}.rules").read_text(encoding="utf-8")
+    lines = (ln.split("#", 1)[0].strip() for ln in text.splitlines())
+    return tuple(parse_rule(ln) for ln in lines if ln)
+
+
+def index(rules: tuple[Rule, ...]) -> Callable[[Expr], list[Rule]]:
+    """A lookup of the rules that could match a node, in table order."""
+    by_head: dict[str, list[Rule]] = {}
+    anywhere = [r for r in rules if r.heads is None]
+    for r in rules:
+        for h in r.heads or ():
+            by_head.setdefault(h, []).append(r)
+    order = {id(r): i for i, r in enumerate(rules)}
+    cache_: dict[str, list[Rule]] = {}
+
+    def candidates(e: Expr) -> list[Rule]:
+        head = e.op if isinstance(e, Op) else "eye" if isinstance(e, Eye) else "leaf"
+        if head not in cache_:
+            cache_[head] = sorted(by_head.get(head, []) + anywhere, key=lambda r: order[id(r)])
+        return cache_[head]
+
+    return candidates
+
+
+# ---- matching -----------------------------------------------------------------------------------
+
+def match(p: Syn, e: Expr, b: Binds) -> Iterator[Binds]:
+    """All ways `e` matches pattern `p`, extending bindings `b`."""
+    k = p.kind
+    if k == "name":
+        yield from _match_name(p.value, e, b)
+    elif k == "number":
+        if isinstance(e, Num) and e.value == p.value:
+            yield b
+    elif k == "transpose":
+        if isinstance(e, Op) and e.op == "transpose":
+            yield from match(p.args[0], e.args[0], b)
+    elif k == "call":
+        if isinstance(e, Op) and OPS[e.op].parse_name == p.value:
+            yield from match(p.args[0], e.args[0], b)
+    elif k in ("pow", "epow"):
+        if isinstance(e, Op) and e.op == "pow":
+            for b2 in match(p.args[0], e.args[0], b):
+                yield from match(p.args[1], e.args[1], b2)
+    elif k in ("add", "hadamard"):
+        yield from _match_commutative(p, e, b, k)
+    elif k in ("mul", "matmul"):
+        if is_scale_pattern(p):
+            yield from _match_commutative(p, e, b, "mul")
+        elif isinstance(e, Op) and e.op == "matmul":
+            yield from _match_splits(p, e, b)
+    else:
+        raise MatcalcError(f"'{k}' cannot be used in a rule pattern")
+
+
+def _match_name(name: str, e: Expr, b: Binds) -> Iterator[Binds]:
+    if name == "eye":
+        if isinstance(e, Eye):
+            yield b
+        return
+    if is_scalar_var(name) and not e.is_scalar:
+        return
+    if name in b:
+        if b[name] == e:
+            yield b
+        return
+    yield {**b, name: e}
+
+
+def _match_commutative(p: Syn, e: Expr, b: Binds, op: str) -> Iterator[Binds]:
+    if not (isinstance(e, Op) and e.op == op):
+        return
+    build = {"add": al.add, "hadamard": al.hadamard, "mul": al.mul}[op]
+    items = e.args
+    for i, item in enumerate(items):
+        rest = build(*(items[:i] + items[i + 1:]))
+        for first, second in ((item, rest), (rest, item)):
+            for b2 in match(p.args[0], first, b):
+                yield from match(p.args[1], second, b2)
+
+
+def _match_splits(p: Syn, e: Op, b: Binds) -> Iterator[Binds]:
+    f = e.args
+    for i in range(1, len(f)):
+        for b2 in match(p.args[0], al.matmul(*f[:i]), b):
+            yield from match(p.args[1], al.matmul(*f[i:]), b2)
+
+
+# ---- conditions ---------------------------------------------------------------------------------
+
+def is_symmetric(e: Expr) -> bool:
+    """Known symmetric: declared, identity, constant square, or built from symmetric parts."""
+    if isinstance(e, Sym):
+        return e.has("symmetric")
+    if isinstance(e, (Eye,)) or (isinstance(e, Num) and e.shape[0] == e.shape[1]):
+        return True
+    if isinstance(e, Op) and e.op == "diag":
+        return True
+    if isinstance(e, Op) and e.op in ("inv", "add", "hadamard", "pow", "mul"):
+        return all(is_symmetric(a) or a.is_scalar for a in e.args) and e.shape[0] == e.shape[1]
+    if isinstance(e, Op) and e.op in OPS and OPS[e.op].elementwise:
+        return is_symmetric(e.args[0])
+    return False
+
+
+def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
+    """The condition predicates; `constant` is relative to the variables being differentiated."""
+    return {
+        "constant": lambda e: not (e.syms & wrt) and not e.has_d,
+        "linear": lambda e: e.has_d,
+        "fixed": lambda e: not e.has_d,
+        "scalar": lambda e: e.is_scalar,
+        "number": lambda e: isinstance(e, Num),
+        "symmetric": is_symmetric,
+        "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
+        "differential": lambda e: isinstance(e, Dif),
+    }
+
+
+def holds(rule: Rule, b: Binds, preds: dict[str, Callable[[Expr], bool]]) -> bool:
+    for pred, var in rule.conds:
+        if pred not in preds:
+            raise MatcalcError(f"rule {rule.name}: unknown condition {pred!r}")
+        if not preds[pred](b[var]):
+            return False
+    return True
+
+
+def instantiate(rule: Rule, rhs: Syn, b: Binds, expect: tuple | None,
+                extra: Callable[[str], Expr | None] | None = None) -> Expr:
+    """Build a right side with the bound sub-expressions; `extra` supplies other names (`dA`)."""
+    def lookup(name: str) -> Expr | None:
+        if name in b:
+            return b[name]
+        return extra(name) if extra else None
+
+    return to_expr(rule.text, rhs, bound=lookup, closed=True, expect=expect)
+
+
+def first_match(rules: list[Rule], e: Expr, preds: dict, seed: Binds | None = None) -> tuple[Rule, Binds] | None:
+    """The first rule (in table order) whose pattern matches `e` with its conditions holding."""
+    for rule in rules:
+        if rule.pattern is None:
+            continue
+        for b in match(rule.pattern, e, dict(seed or {})):
+            if holds(rule, b, preds):
+                return rule, b
+    return None

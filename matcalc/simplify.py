@@ -1,0 +1,103 @@
+"""Simplification: `rules/simplify.rules` applied bottom-up to a fixed point, memoised by node.
+
+Children are simplified first; then the first rule matching the rebuilt node fires and its result
+is simplified again. The memo is shared across all gradients of one derivation, so shared
+sub-expressions are simplified once and stay shared.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from . import algebra as al
+from .expr import Expr, Op
+from .rewrite import PYTHON_RULES, index, instantiate, load_table, match, holds, predicates, python_rule
+from .steps import Log
+
+
+def _term_parts(t: Expr) -> tuple[list[Expr], list[Expr]]:
+    """A term as (scalar factors, matrix-product factors): `2*a*A*B` -> ([2, a], [A, B])."""
+    scalars: list[Expr] = []
+    if isinstance(t, Op) and t.op == "mul" and not t.is_scalar:
+        scalars, t = list(t.args[:-1]), t.args[-1]
+    factors = list(t.args) if isinstance(t, Op) and t.op == "matmul" else [t]
+    return scalars, factors
+
+
+@python_rule
+def factor_common(e: Expr) -> Expr | None:
+    """`A*C + B*C => (A + B)*C` and `C*A + C*B => C*(A + B)`, for the factor shared by most terms.
+
+    Only matrix-product terms of two or more factors take part, so nothing becomes `(I + A)*x`.
+    Terminates: each application removes at least one copy of the shared factor.
+    """
+    if not (isinstance(e, Op) and e.op == "add"):
+        return None
+    parts = [_term_parts(t) for t in e.args]
+    best: tuple[int, str, Expr] | None = None
+    for side, pick in (("right", -1), ("left", 0)):
+        groups: dict[Expr, int] = {}
+        for scalars, factors in parts:
+            if len(factors) >= 2:
+                groups[factors[pick]] = groups.get(factors[pick], 0) + 1
+        for f, n in groups.items():
+            if n >= 2 and (best is None or n > best[0]):
+                best = (n, side, f)
+    if best is None:
+        return None
+    _, side, f = best
+    pick = -1 if side == "right" else 0
+    inside, outside = [], []
+    for t, (scalars, factors) in zip(e.args, parts):
+        if len(factors) >= 2 and factors[pick] == f:
+            rest = factors[:-1] if side == "right" else factors[1:]
+            inside.append(al.mul(*scalars, al.matmul(*rest)))
+        else:
+            outside.append(t)
+    group = al.add(*inside)
+    return al.add(al.matmul(group, f) if side == "right" else al.matmul(f, group), *outside)
+
+
+class Simplifier:
+    def __init__(self, wrt: frozenset[str] = frozenset(), log: Log | None = None) -> None:
+        self.log = log or Log()
+        self.rules = load_table("simplify")
+        self.candidates = index(self.rules)
+        self.preds = predicates(wrt)
+        self.memo: dict[Expr, Expr] = {}
+
+    def __call__(self, e: Expr) -> Expr:
+        if e in self.memo:
+            return self.memo[e]
+        node = e
+        if isinstance(e, Op):
+            args = tuple(self(a) for a in e.args)
+            if args != e.args:
+                node = al.build_op(e.op, args)
+        out = self._rewrite(node)
+        self.memo[e] = out
+        return out
+
+    def _rewrite(self, e: Expr) -> Expr:
+        if e in self.memo and self.memo[e] is not e:
+            return self.memo[e]
+        for rule in self.candidates(e):
+            new = self._apply(rule, e)
+            if new is not None and new != e:
+                self.log.add("simplify", rule.name, e, new)
+                out = self(new)
+                self.memo[e] = out
+                return out
+        self.memo[e] = e
+        return e
+
+    def _apply(self, rule, e: Expr) -> Expr | None:
+        if rule.fn is not None:
+            return PYTHON_RULES[rule.fn](e)
+        for b in match(rule.pattern, e, {}):
+            if holds(rule, b, self.preds):
+                return instantiate(rule, rule.rhs, b, e.shape)
+        return None
+
+
+def simplify(e: Expr, log: Log | None = None) -> Expr:
+    return Simplifier(log=log)(e)

@@ -1,0 +1,353 @@
+"""Shapes by unification: `Syn` -> `Expr`.
+
+Pass 1 (`infer`) gives every sub-expression a shape whose dimensions are names, integers or
+unknowns, unifying them as operators demand (`x'*A*x` forces `A` to be n x n), and decides what
+each `*` means (matrix product, or scalar multiple when one side is 1 x 1). Pass 2 (`build`) names
+the dimensions still unknown and builds the tree through the canonical constructors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+from . import algebra as al
+from .errors import ParseError, ShapeError, UnsupportedError
+from .expr import Expr, Num, Sym
+from .parser import Decl, Syn, snippet
+from .registry import FUNCTION_NAMES, OPS, Dim
+
+DIM_NAMES = ("n", "m", "p", "q", "r", "s", "k", "l", "t", "u", "v", "w")
+CONSTRUCTORS = ("eye", "ones", "zeros", "vector", "matrix")
+
+
+class Unknown:
+    """An unknown dimension (compared by identity)."""
+
+    __slots__ = ()
+
+
+Term = object  # Dim | Unknown
+ShapeT = tuple[Term, Term]
+
+
+def default_shape(name: str) -> tuple[bool, bool]:
+    """Default kind by first letter, as on matrixcalculus.org: a-g scalar, h-z vector, A-Z matrix.
+    Returns (rows unknown, cols unknown)."""
+    c = name[0]
+    if "a" <= c <= "g":
+        return False, False
+    return (True, False) if c.islower() else (True, True)
+
+
+@dataclass
+class Typer:
+    """Types one expression. `bound(name)` supplies already-built sub-expressions (rule variables,
+    named intermediates); `decls` the user's declarations; `closed` forbids free symbols."""
+
+    text: str
+    decls: dict[str, Decl] = field(default_factory=dict)
+    bound: Callable[[str], Expr | None] = lambda name: None
+    closed: bool = False
+    parent: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    symbols: dict = field(default_factory=dict)
+    numbers: set = field(default_factory=set)
+
+    # ---- unification ----------------------------------------------------------------------------
+    def find(self, t: Term) -> Term:
+        while isinstance(t, Unknown) and t in self.parent:
+            t = self.parent[t]
+        return t
+
+    def unify_dim(self, a: Term, b: Term) -> bool:
+        a, b = self.find(a), self.find(b)
+        if a is b or (not isinstance(a, Unknown) and a == b):
+            return True
+        if isinstance(a, Unknown):
+            self.parent[a] = b
+        elif isinstance(b, Unknown):
+            self.parent[b] = a
+        else:
+            return False
+        return True
+
+    def show(self, s: ShapeT) -> str:
+        r, c = (self.find(t) for t in s)
+        r, c = ("?" if isinstance(t, Unknown) else t for t in (r, c))
+        return "scalar" if (r, c) == (1, 1) else f"{r} x {c}"
+
+    def fail(self, syn: Syn, what: str, a: ShapeT, b: ShapeT) -> ShapeError:
+        return ShapeError(f"shape mismatch in '{snippet(self.text, syn)}': {what} ({self.show(a)} and {self.show(b)})")
+
+    def unify(self, syn: Syn, a: ShapeT, b: ShapeT, what: str) -> None:
+        if not (self.unify_dim(a[0], b[0]) and self.unify_dim(a[1], b[1])):
+            raise self.fail(syn, what, a, b)
+
+    def known_scalar(self, s: ShapeT) -> bool:
+        return self.find(s[0]) == 1 and self.find(s[1]) == 1
+
+    def scalarish(self, syn: Syn, s: ShapeT) -> bool:
+        return id(syn) in self.numbers or self.known_scalar(s)
+
+    def make_scalar(self, syn: Syn, s: ShapeT, what: str) -> None:
+        self.unify(syn, s, (1, 1), what)
+
+    # ---- pass 1 ---------------------------------------------------------------------------------
+    def infer(self, s: Syn) -> ShapeT:
+        shape, decision = getattr(self, "infer_" + s.kind)(s)
+        self.info[id(s)] = (shape, decision)
+        return shape
+
+    def infer_number(self, s: Syn) -> tuple[ShapeT, str]:
+        self.numbers.add(id(s))
+        return (Unknown(), Unknown()), "number"
+
+    def infer_name(self, s: Syn) -> tuple[ShapeT, str]:
+        name = s.value
+        e = self.bound(name)
+        if e is not None:
+            return e.shape, "bound"
+        if name in ("eye",):
+            v = Unknown()
+            return (v, v), "eye"
+        if name in ("ones", "zeros"):
+            return (Unknown(), Unknown()), name
+        if name in FUNCTION_NAMES or name in CONSTRUCTORS:
+            raise ParseError(f"'{name}' is a function: write {name}(...)", self.text, s.span[0])
+        if self.closed:
+            raise ParseError(f"unknown name '{name}'", self.text, s.span[0])
+        return self.symbol_shape(name), "symbol"
+
+    def symbol_shape(self, name: str) -> ShapeT:
+        if name not in self.symbols:
+            decl = self.decls.get(name)
+            if decl is not None and decl.shape is not None:
+                self.symbols[name] = decl.shape
+            else:
+                rows, cols = default_shape(name)
+                r = Unknown() if rows else 1
+                c = Unknown() if cols else 1
+                if decl is not None and {"symmetric", "spd", "invertible", "diagonal"} & decl.props:
+                    c = r
+                self.symbols[name] = (r, c)
+        return self.symbols[name]
+
+    def infer_transpose(self, s: Syn) -> tuple[ShapeT, str]:
+        r, c = self.infer(s.args[0])
+        return (c, r), "transpose"
+
+    def infer_neg(self, s: Syn) -> tuple[ShapeT, str]:
+        return self.infer(s.args[0]), "neg"
+
+    def infer_add(self, s: Syn) -> tuple[ShapeT, str]:
+        a, b = (self.infer(x) for x in s.args)
+        self.unify(s, a, b, "a sum needs equal shapes")
+        if id(s.args[0]) in self.numbers and id(s.args[1]) in self.numbers:
+            self.numbers.add(id(s))
+        return a, s.kind
+
+    infer_sub = infer_add
+
+    def infer_mul(self, s: Syn) -> tuple[ShapeT, str]:
+        (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
+        if s.kind != "matmul" or self.scalarish(x, a) or self.scalarish(y, b):
+            if self.scalarish(x, a):
+                self.make_scalar(x, a, "scalar factor")
+                return self.numeric(s, x, y, b), "scale"
+            if self.scalarish(y, b):
+                self.make_scalar(y, b, "scalar factor")
+                return a, "scale"
+        if not self.unify_dim(a[1], b[0]):
+            raise self.fail(s, "the columns of the left factor must match the rows of the right", a, b)
+        return (a[0], b[1]), "matmul"
+
+    infer_matmul = infer_mul
+
+    def numeric(self, s: Syn, x: Syn, y: Syn, shape: ShapeT) -> ShapeT:
+        if id(x) in self.numbers and id(y) in self.numbers:
+            self.numbers.add(id(s))
+        return shape
+
+    def infer_div(self, s: Syn) -> tuple[ShapeT, str]:
+        (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
+        if not (self.unify_dim(b[0], 1) and self.unify_dim(b[1], 1)):
+            raise ShapeError(f"in '{snippet(self.text, s)}': '/' divides by a scalar, but "
+                             f"'{snippet(self.text, y)}' is {self.show(b)}; use ./ for elementwise division")
+        return self.numeric(s, x, y, a), "div"
+
+    def infer_hadamard(self, s: Syn) -> tuple[ShapeT, str]:
+        (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
+        if self.scalarish(y, b):
+            self.make_scalar(y, b, "scalar operand")
+            return self.numeric(s, x, y, a), "scale"
+        if self.scalarish(x, a) and not (s.kind == "ediv" and id(x) in self.numbers):
+            self.make_scalar(x, a, "scalar operand")
+            return b, "scale"
+        self.unify(s, a, b, "elementwise operands need equal shapes")
+        return a, s.kind
+
+    infer_ediv = infer_hadamard
+
+    def infer_pow(self, s: Syn) -> tuple[ShapeT, str]:
+        (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
+        self.make_scalar(y, b, "exponent")
+        if s.kind == "epow" or self.scalarish(x, a):
+            return self.numeric(s, x, y, a), "elementwise"
+        self.unify(s, (a[0], a[0]), a, "a matrix power needs a square matrix")
+        return a, "matpow"
+
+    infer_epow = infer_pow
+
+    def infer_call(self, s: Syn) -> tuple[ShapeT, str]:
+        f = s.value
+        if f in CONSTRUCTORS:
+            return self.infer_constructor(s)
+        if f not in FUNCTION_NAMES:
+            raise UnsupportedError(f"unknown function '{f}' in '{snippet(self.text, s)}'"
+                                   f" (known: {', '.join(sorted(FUNCTION_NAMES))})")
+        if len(s.args) != 1:
+            raise ParseError(f"{f} takes one argument, got {len(s.args)}", self.text, s.span[0])
+        a = self.infer(s.args[0])
+        if f == "diag":
+            if self.find(a[1]) == 1:
+                return (a[0], a[0]), "diag"
+            self.unify(s, a, (a[0], a[0]), "diag of a matrix needs a square matrix")
+            return (a[0], 1), "diagvec"
+        if f in ("tr", "det", "logdet", "inv"):
+            self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
+        return (a if OPS[f].elementwise or f == "inv" else (1, 1)), f
+
+    def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
+        f, args = s.value, s.args
+        if f in ("vector", "matrix"):
+            if len(args) != 1:
+                raise ParseError(f"{f}(c) takes one constant", self.text, s.span[0])
+            self.make_scalar(args[0], self.infer(args[0]), "constant")
+            return ((Unknown(), 1) if f == "vector" else (Unknown(), Unknown())), f
+        if not 1 <= len(args) <= (1 if f == "eye" else 2):
+            raise ParseError(f"{f} takes {'one dimension' if f == 'eye' else 'one or two dimensions'}",
+                             self.text, s.span[0])
+        dims = [self.dim_arg(a) for a in args]
+        if f == "eye":
+            return (dims[0], dims[0]), f
+        return (dims[0], dims[1] if len(dims) == 2 else 1), f
+
+    def dim_arg(self, a: Syn) -> Dim:
+        if a.kind == "number" and a.value.denominator == 1 and a.value > 0:
+            return int(a.value)
+        if a.kind == "name":
+            return a.value
+        raise ParseError("a dimension is a name or a positive integer", self.text, a.span[0])
+
+    # ---- pass 2 ---------------------------------------------------------------------------------
+    def name_dims(self) -> None:
+        """Give every dimension still unknown after pass 1 a fresh name, in order of appearance."""
+        taken = {t for s in self.symbols.values() for t in s if isinstance(t, str)} | set(self.symbols)
+        pool = [n for n in DIM_NAMES if n not in taken] + [f"d{i}" for i in range(1, 100)]
+        for shape in self.symbols.values():
+            for t in shape:
+                t = self.find(t)
+                if isinstance(t, Unknown):
+                    self.parent[t] = pool.pop(0)
+
+    def resolve(self, s: Syn, default: Dim | None = None) -> tuple[Dim, Dim]:
+        shape = self.info[id(s)][0]
+        out = []
+        for t in shape:
+            t = self.find(t)
+            if isinstance(t, Unknown):
+                if default is None:
+                    raise ShapeError(f"cannot infer the size of '{snippet(self.text, s)}'")
+                self.parent[t] = t = default
+            out.append(t)
+        return out[0], out[1]
+
+    def build(self, s: Syn) -> Expr:
+        decision = self.info[id(s)][1]
+        try:
+            return getattr(self, "build_" + s.kind)(s, decision)
+        except ShapeError as err:
+            if "in '" in str(err):
+                raise
+            raise ShapeError(f"in '{snippet(self.text, s)}': {err}") from None
+
+    def build_number(self, s: Syn, d: str) -> Expr:
+        return Num(s.value, self.resolve(s, 1))
+
+    def build_name(self, s: Syn, d: str) -> Expr:
+        if d == "bound":
+            return self.bound(s.value)
+        if d == "symbol":
+            decl = self.decls.get(s.value)
+            return Sym(s.value, self.resolve(s), decl.props if decl else frozenset())
+        shape = self.resolve(s)
+        return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
+
+    def build_transpose(self, s: Syn, d: str) -> Expr:
+        return al.transpose(self.build(s.args[0]))
+
+    def build_neg(self, s: Syn, d: str) -> Expr:
+        return al.neg(self.build(s.args[0]))
+
+    def build_add(self, s: Syn, d: str) -> Expr:
+        a, b = (self.build(x) for x in s.args)
+        return al.add(a, b) if s.kind == "add" else al.sub(a, b)
+
+    build_sub = build_add
+
+    def build_mul(self, s: Syn, d: str) -> Expr:
+        a, b = (self.build(x) for x in s.args)
+        return al.mul(a, b) if d == "scale" else al.matmul(a, b)
+
+    build_matmul = build_mul
+
+    def build_div(self, s: Syn, d: str) -> Expr:
+        a, b = (self.build(x) for x in s.args)
+        return al.mul(a, al.power(b, -1))
+
+    def build_hadamard(self, s: Syn, d: str) -> Expr:
+        a, b = (self.build(x) for x in s.args)
+        if s.kind == "ediv":
+            b = al.power(b, -1)
+        return al.mul(a, b) if d == "scale" else al.hadamard(a, b)
+
+    build_ediv = build_hadamard
+
+    def build_pow(self, s: Syn, d: str) -> Expr:
+        base, p = self.build(s.args[0]), self.constant(s.args[1])
+        if d == "elementwise":
+            return al.power(base, p)
+        if p.denominator != 1:
+            raise UnsupportedError(f"matrix power with a non-integer exponent in '{snippet(self.text, s)}'")
+        k = int(p)
+        factor = base if k > 0 else al.call("inv", base)
+        return al.matmul(*[factor] * abs(k)) if k else al.eye(base.shape[0])
+
+    build_epow = build_pow
+
+    def constant(self, s: Syn) -> Fraction:
+        e = self.build(s)
+        if not isinstance(e, Num):
+            raise UnsupportedError(f"exponent '{snippet(self.text, s)}' is not a constant")
+        return e.value
+
+    def build_call(self, s: Syn, d: str) -> Expr:
+        if d in ("vector", "matrix"):
+            return Num(self.constant(s.args[0]), self.resolve(s))
+        if d in ("eye", "ones", "zeros"):
+            shape = self.resolve(s)
+            return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
+        return al.call(d, self.build(s.args[0]))
+
+
+def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,
+            bound: Callable[[str], Expr | None] | None = None, closed: bool = False,
+            expect: tuple[Dim, Dim] | None = None) -> Expr:
+    """Type and build `syn` (parsed from `text`); `expect` unifies the root with a known shape."""
+    t = Typer(text, decls or {}, bound or (lambda name: None), closed)
+    shape = t.infer(syn)
+    if expect is not None:
+        t.unify(syn, shape, expect, "expected shape")
+    t.name_dims()
+    return t.build(syn)

@@ -1,0 +1,1 @@
+"""matcalc's rule tables (`*.rules`), shipped inside the installed package as `matcalc.rules`."""

@@ -39,6 +39,8 @@ def _flatten_add(s: Syn) -> list[Syn]:
 def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None) -> dict[str, Expr]:
     """{name: G} with df = sum of tr(G' dX): the gradients in denominator layout."""
     log = log or Log()
+    if not df.has_d:
+        return {}
     candidates, preds = index(load_table("adjoints")), predicates(wrt)
     tie = count()
     pending: dict[Expr, list[Expr]] = {df: [al.num(1)]}

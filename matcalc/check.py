@@ -213,8 +213,10 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
            use_sympy: bool = True) -> CheckReport:
     """Run both checks; raise CheckError on any disagreement. Non-smooth losses get up to
     three points, since a random point may land on a kink (e.g. relu at 0)."""
+    absent = [n for n in grads if n not in f.syms]
+    grads = {n: g for n, g in grads.items() if n in f.syms}
     dims = assign_sizes([f, *grads.values()])
-    report = CheckReport(dims)
+    report = CheckReport(dims, notes=[f"{n}: zero gradient, nothing to check" for n in absent])
     tries = 3 if any(isinstance(n, Op) and n.op in NONSMOOTH for n in walk([f])) else 1
     for attempt in range(tries):
         point = find_point(f, grads, dims, seed + attempt)
@@ -226,5 +228,5 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
         except CheckError:
             if attempt == tries - 1:
                 raise
-            report = CheckReport(dims)
+            report = CheckReport(dims, notes=report.notes)
     return report

@@ -189,20 +189,25 @@ class LatexPrinter(TextPrinter):
             return sign + " ".join(top)
         return sign + rf"\frac{{{' '.join(top)}}}{{{' '.join(bottom)}}}"
 
+    def sup(self, base: Expr, script: str) -> str:
+        """`base^{script}`, bracing the base unless it is a plain name."""
+        s = self.wrap(base, ATOM)
+        plain = isinstance(base, (Sym, Dif)) or base in self.names
+        return f"{s}^{{{script}}}" if plain and "^" not in s else f"{{{s}}}^{{{script}}}"
+
     def op_transpose(self, e: Op) -> tuple[str, int]:
         inner = e.args[0]
         if isinstance(inner, Op) and inner.op == "inv" and inner not in self.names:
-            return "{" + self.wrap(inner.args[0], ATOM) + "}^{-T}", POST
-        return "{" + self.wrap(inner, ATOM) + "}^{T}", POST
+            return self.sup(inner.args[0], "-T"), POST
+        return self.sup(inner, "T"), POST
 
     def op_inv(self, e: Op) -> tuple[str, int]:
-        return "{" + self.wrap(e.args[0], ATOM) + "}^{-1}", POST
+        return self.sup(e.args[0], "-1"), POST
 
     def op_pow(self, e: Op) -> tuple[str, int]:
         base, p = e.args[0], e.args[1].value
         ps = fmt_number(p) if p.denominator == 1 else rf"\frac{{{p.numerator}}}{{{p.denominator}}}"
-        op = "" if base.is_scalar else r"\circ "
-        return "{" + self.wrap(base, ATOM) + "}^{" + op + ps + "}", POW
+        return self.sup(base, ("" if base.is_scalar else r"\circ ") + ps), POW
 
     def op_call(self, e: Op) -> tuple[str, int]:
         arg = e.args[0]

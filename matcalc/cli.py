@@ -1,0 +1,60 @@
+"""Command line: `matcalc grad EXPR --wrt X [--wrt Y] [--let DECLS] [--format text|latex|json]`.
+
+Errors print one line (parse errors add the caret lines) and exit with code 2; a failed check is
+an error too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .api import LAYOUTS, Result, grad
+from .errors import MatcalcError
+from .printing import to_latex
+
+
+def _latex(r: Result) -> str:
+    names = {e: n for n, e in r.where}
+    rows = [rf"{n} &= {to_latex(e, {k: v for k, v in names.items() if k != e})}" for n, e in r.where]
+    rows += [rf"\frac{{\partial f}}{{\partial {g.name}}} &= {g.latex}" for g in r.gradients.values()]
+    body = " \\\\\n".join(rows)
+    return f"\\begin{{align*}}\n{body}\n\\end{{align*}}\n% layout: {r.layout}; " + (
+        r.check.summary() if r.check else "not verified")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="matcalc", description="Closed-form, verified gradients of matrix expressions.")
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grad", help="derive the gradient of a scalar loss")
+    g.add_argument("expr", help="the loss, e.g. \"tr(A*X*B)\"")
+    g.add_argument("--wrt", action="append", required=True, help="a variable (repeat for several)")
+    g.add_argument("--let", default="", help='declarations, e.g. "A: n x n symmetric; lam: scalar"')
+    g.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    g.add_argument("--layout", choices=LAYOUTS, default="denominator")
+    g.add_argument("--no-check", action="store_true", help="skip the numeric and SymPy checks")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random check points")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        r = grad(args.expr, args.wrt, args.let, layout=args.layout, check=not args.no_check, seed=args.seed)
+    except MatcalcError as err:
+        print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("matcalc: UnsupportedError: expression too deeply nested", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(r.to_dict(), indent=2))
+    elif args.format == "latex":
+        print(_latex(r))
+    else:
+        print(r)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,13 +60,12 @@ class Result:
 
     def __str__(self) -> str:
         shapes = ", ".join(f"{s.name}: {fmt_shape(s.shape)}" for s in self.symbols.values())
-        lines = [f"loss    {self.loss_text}", f"shapes  {shapes}",
-                 f"layout  {self.layout} ({'each gradient has its variable' + chr(39) + 's shape' if self.layout == 'denominator' else 'gradients are transposed'})",
-                 ""]
-        lines += [f"  {n} = {t}" for n, t in self.where_text]
+        what = "each gradient has its variable's shape" if self.layout == "denominator" else "transposed gradients"
+        lines = [f"loss    {self.loss_text}", f"shapes  {shapes}", f"layout  {self.layout} ({what})", ""]
+        lines += [f"{'where' if i == 0 else '':8}{n} = {t}" for i, (n, t) in enumerate(self.where_text)]
         lines += [f"d/d{n} = {g.text}    ({g.shape})" for n, g in self.gradients.items()]
         lines += ["", *self.notes, self.check.summary() if self.check else "not verified (--no-check)"]
-        return "\n".join(line for line in lines).replace("\n\n\n", "\n\n")
+        return "\n".join(lines)
 
     def _repr_latex_(self) -> str:
         body = r" \\ ".join(rf"\frac{{\partial f}}{{\partial {g.name}}} &= {g.latex}" for g in self.gradients.values())
@@ -95,6 +94,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r} (use denominator or numerator)")
     f = parse(expr, let) if isinstance(expr, str) else getattr(expr, "expr", expr)
+    if not isinstance(f, Expr):
+        raise MatcalcError(f"grad needs a loss as text or a matcalc expression, got {type(expr).__name__}")
     if not f.is_scalar:
         raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar")
     names = [wrt] if isinstance(wrt, str) else list(wrt)

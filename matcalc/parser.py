@@ -112,6 +112,8 @@ def _shape(words: list[str], text: str) -> tuple[Shape | None, list[str]]:
         return (_dim(m.group(1)), 1), words[1:]
     if not re.fullmatch(_DIM, w):
         raise ParseError(f"bad shape {w!r} in declaration (use scalar, n, or m x n)", text, text.find(w))
+    if len(words) == 2 and words[1] == "x":
+        raise ParseError("incomplete shape: write rows x cols", text, len(text.rstrip()))
     if len(words) >= 3 and words[1] == "x":
         if not re.fullmatch(_DIM, words[2]):
             raise ParseError(f"bad dimension {words[2]!r} in declaration", text, text.find(words[2]))

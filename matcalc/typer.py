@@ -22,9 +22,14 @@ CONSTRUCTORS = ("eye", "ones", "zeros", "vector", "matrix")
 
 
 class Unknown:
-    """An unknown dimension (compared by identity)."""
+    """An unknown dimension (compared by identity). The unknown sizes of a vector or matrix
+    named by the default kinds may not become 1: `x/y` with vectors is an error, not a
+    silent reinterpretation of y as a scalar."""
 
-    __slots__ = ()
+    __slots__ = ("unit_ok",)
+
+    def __init__(self, unit_ok: bool = True) -> None:
+        self.unit_ok = unit_ok
 
 
 Term = object  # Dim | Unknown
@@ -64,12 +69,16 @@ class Typer:
         a, b = self.find(a), self.find(b)
         if a is b or (not isinstance(a, Unknown) and a == b):
             return True
-        if isinstance(a, Unknown):
-            self.parent[a] = b
-        elif isinstance(b, Unknown):
-            self.parent[b] = a
+        if isinstance(a, Unknown) and isinstance(b, Unknown):
+            b.unit_ok = b.unit_ok and a.unit_ok
+        elif isinstance(a, Unknown) or isinstance(b, Unknown):
+            var, val = (a, b) if isinstance(a, Unknown) else (b, a)
+            if val == 1 and not var.unit_ok:
+                return False
+            a, b = var, val
         else:
             return False
+        self.parent[a] = b
         return True
 
     def show(self, s: ShapeT) -> str:
@@ -126,8 +135,8 @@ class Typer:
                 self.symbols[name] = decl.shape
             else:
                 rows, cols = default_shape(name)
-                r = Unknown() if rows else 1
-                c = Unknown() if cols else 1
+                r = Unknown(False) if rows else 1
+                c = Unknown(False) if cols else 1
                 if decl is not None and {"symmetric", "spd", "invertible", "diagonal"} & decl.props:
                     c = r
                 self.symbols[name] = (r, c)
@@ -245,7 +254,7 @@ class Typer:
         """Give every dimension still unknown after pass 1 a fresh name, in order of appearance."""
         taken = {t for s in self.symbols.values() for t in s if isinstance(t, str)} | set(self.symbols)
         pool = [n for n in DIM_NAMES if n not in taken] + [f"d{i}" for i in range(1, 100)]
-        for shape in self.symbols.values():
+        for _, shape in sorted(self.symbols.items()):
             for t in shape:
                 t = self.find(t)
                 if isinstance(t, Unknown):

@@ -1,0 +1,238 @@
+"""Derivation benchmark: how fast matcalc derives, and how the result grows with depth.
+
+    python benchmarks/derive.py            # full run
+    python benchmarks/derive.py --quick    # fewer repeats, MLP up to L=16
+
+Prints numbers only; it asserts nothing about time. Two parts:
+
+(a) the catalogue: every case of tests/test_cookbook.py's CASES when that file exists (else a
+    built-in list of classic cases). For each: the median time of `grad(..., check=False)` and the
+    median time of the verification alone (`matcalc.check.verify` on the derived gradients).
+(b) the MLP family: loss 0.5*norm2(W_L*tanh(...tanh(W_1*x)) - y)^2, gradient with respect to
+    every W_k, for L = 1, 2, 4, ..., 64: derivation time, result size in distinct nodes (dag_size
+    over gradients and `where` subexpressions) and in printed characters, and both per layer,
+    which stay flat when growth is linear.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import matcalc  # noqa: E402
+from matcalc.check import verify  # noqa: E402
+from matcalc.share import dag_size  # noqa: E402
+
+TARGET_CASE_MS = 5.0  # median derivation per catalogue case
+TARGET_MLP64_S = 1.0  # MLP with L=64
+
+# (name, loss, wrt, let) -- used when tests/test_cookbook.py has no CASES
+BUILTIN_CASES = [
+    ("trace AXB", "tr(A*X*B)", ["X"], ""),
+    ("quadratic form", "x'*A*x", ["x"], "x: n"),
+    ("log det", "log(det(X))", ["X"], "X: n x n"),
+    ("det", "det(X)", ["X"], "X: n x n"),
+    ("bilinear inverse", "a'*inv(X)*b", ["X"], "a, b: n"),
+    ("least squares", "norm2(X*w - y)^2", ["w"], "X: m x n; w: n; y: m"),
+    ("ridge", "norm2(X*w - y)^2 + lam*w'*w", ["w"], "X: m x n; w: n; y: m; lam: scalar"),
+    ("trace X'BX", "tr(X'*B*X)", ["X"], "B: n x n; X: n x m"),
+    ("sum exp", "sum(exp(x))", ["x"], "x: n"),
+    ("trace inverse", "tr(inv(X))", ["X"], "X: n x n"),
+    ("trace AXBX'", "tr(A*X*B*X')", ["X"], "A: n x n; B: m x m; X: n x m"),
+    ("Frobenius", "norm2(X - A)^2", ["X"], "X, A: n x m"),
+    ("logistic", "sum(log(1 + exp(-y .* (X*w))))", ["w"], "X: m x n; w: n; y: m"),
+    ("one layer", "0.5*norm2(W*tanh(V*x) - y)^2", ["W", "V"], "W: n x h; V: h x m; x: m; y: n"),
+    ("matrix factorization", "norm2(U*V' - M)^2", ["U", "V"], "U: m x k; V: n x k; M: m x n"),
+]
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+def _as_case(i: int, c) -> tuple[str, str, list[str], str] | None:
+    """(name, loss, wrt, let) from one entry of a CASES table, whatever its shape."""
+    name = None
+    if hasattr(c, "values") and hasattr(c, "id") and not isinstance(c, dict):  # pytest.param
+        name, c = c.id, c.values
+        c = c[0] if len(c) == 1 else c
+    if isinstance(c, dict) or hasattr(c, "__dict__") and not isinstance(c, (tuple, list, str)):
+        d = c if isinstance(c, dict) else vars(c)
+        get = lambda *keys: next((d[k] for k in keys if k in d), None)  # noqa: E731
+        loss = get("loss", "expr", "text", "f", "source")
+        wrt = get("wrt", "vars", "variables")
+        let = get("let", "decls", "declarations", "shapes") or ""
+        name = name or get("name", "id", "title")
+    elif isinstance(c, (tuple, list)) and len(c) >= 2:
+        loss, wrt = c[0], c[1]
+        let = c[2] if len(c) > 2 and isinstance(c[2], str) else ""
+        # (name, loss, wrt, ...) tables: the first field is a label when the second parses as a loss
+        # and the first does not look like one
+    else:
+        return None
+    if isinstance(wrt, str):
+        wrt = [w.strip() for w in wrt.replace(";", ",").split(",") if w.strip()]
+    if not isinstance(loss, str) or not wrt:
+        return None
+    return (str(name) if name else f"case {i + 1}", loss, list(wrt), let if isinstance(let, str) else "")
+
+
+def load_catalogue() -> tuple[str, list[tuple[str, str, list[str], str]]]:
+    path = ROOT / "tests" / "test_cookbook.py"
+    if not path.exists():
+        return "built-in list (tests/test_cookbook.py not found)", BUILTIN_CASES
+    try:
+        spec = importlib.util.spec_from_file_location("_cookbook_cases", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        raw = mod.CASES
+    except Exception as err:  # noqa: BLE001 -- a benchmark falls back, it does not fail
+        return f"built-in list (could not load tests/test_cookbook.py CASES: {type(err).__name__}: {err})", BUILTIN_CASES
+    items = raw.items() if isinstance(raw, dict) else enumerate(raw)
+    cases = []
+    for key, c in items:
+        case = _as_case(len(cases), c)
+        if case is None:
+            continue
+        if isinstance(key, str):  # CASES = {"name": case, ...}
+            case = (key, *case[1:])
+        cases.append(case)
+    if not cases:
+        return "built-in list (tests/test_cookbook.py CASES had no usable entries)", BUILTIN_CASES
+    return f"tests/test_cookbook.py CASES ({len(cases)} cases)", cases
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
+    source, cases = load_catalogue()
+    print(f"(a) catalogue: {source}")
+    print(f"    derivation: median of {repeats} runs of grad(..., check=False); "
+          f"check: median of {check_repeats} runs of check.verify on the result")
+    width = min(46, max(len(n) for n, *_ in cases))
+    head = f"    {'case':<{width}}  {'derive ms':>9}  {'check ms':>9}  {'target':>6}  gradient"
+    print(head)
+    print("    " + "-" * (len(head) - 4 + 20))
+    derive = []
+    for name, loss, wrt, let in cases:
+        label = name if len(name) <= width else name[: width - 1] + "~"
+        try:
+            r = matcalc.grad(loss, wrt=wrt, let=let, check=False)
+            d = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=False), repeats)
+        except Exception as err:  # noqa: BLE001 -- report and go on
+            print(f"    {label:<{width}}  {'error':>9}  {'':>9}  {'':>6}  {type(err).__name__}: {err}")
+            continue
+        grads = {n: g.expr for n, g in r.gradients.items()}
+        try:
+            c = median_time(lambda: verify(r.loss, grads, r.symbols), check_repeats)
+            check = f"{c * 1e3:9.1f}"
+        except Exception as err:  # noqa: BLE001
+            check = f"{'fail':>9}"
+            print(f"    ! check of {name!r} raised {type(err).__name__}: {err}")
+        derive.append(d)
+        ok = "ok" if d * 1e3 < TARGET_CASE_MS else "SLOW"
+        text = "; ".join(f"{n}: {g.text}" for n, g in r.gradients.items())
+        print(f"    {label:<{width}}  {d * 1e3:9.2f}  {check}  {ok:>6}  {text[:60] + ('...' if len(text) > 60 else '')}")
+    if derive:
+        med = statistics.median(derive)
+        print(f"    median over {len(derive)} cases: {med * 1e3:.2f} ms, max {max(derive) * 1e3:.2f} ms "
+              f"(target: median under {TARGET_CASE_MS:g} ms per case -> {'met' if med * 1e3 < TARGET_CASE_MS else 'NOT met'}; "
+              f"{sum(d * 1e3 < TARGET_CASE_MS for d in derive)}/{len(derive)} cases under it)")
+    return derive
+
+
+# ---------------------------------------------------------------- MLP family
+
+
+def mlp(L: int, shapes: str = "square") -> tuple[str, list[str], str]:
+    """0.5*norm2(W_L*tanh(W_{L-1}*...tanh(W_1*x)) - y)^2 with its wrt list and declarations.
+
+    square: every W_k is n x n. alternate: layer widths alternate n, m, n, m, ... so that
+    W_k is d_k x d_{k-1} with d_0 = n (x: n) and y: d_L."""
+    s = "x"
+    for k in range(1, L):
+        s = f"tanh(W_{k}*{s})"
+    loss = f"0.5*norm2(W_{L}*{s} - y)^2"
+    wrt = [f"W_{k}" for k in range(1, L + 1)]
+    if shapes == "square":
+        let = ", ".join(wrt) + ": n x n; x, y: n"
+    else:
+        dim = lambda k: "n" if k % 2 == 0 else "m"  # noqa: E731
+        let = "; ".join(f"W_{k}: {dim(k)} x {dim(k - 1)}" for k in range(1, L + 1)) + f"; x: n; y: {dim(L)}"
+    return loss, wrt, let
+
+
+def bench_mlp(depths: list[int], repeats: int, shapes: str) -> None:
+    print(f"(b) MLP family, {shapes} weights: 0.5*norm2(W_L*tanh(...tanh(W_1*x)) - y)^2 wrt W_1..W_L, "
+          f"check=False, median of {repeats} runs")
+    head = (f"    {'L':>3}  {'loss chars':>10}  {'derive ms':>10}  {'ms / L':>7}  {'nodes':>6}  {'nodes / L':>9}  "
+            f"{'chars':>6}  {'chars / L':>9}  {'where':>5}")
+    print(head)
+    print("    " + "-" * (len(head) - 4))
+    rows = []
+    for L in depths:
+        loss, wrt, let = mlp(L, shapes)
+        try:
+            r = matcalc.grad(loss, wrt=wrt, let=let, check=False)
+            t = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=False), repeats)
+        except Exception as err:  # noqa: BLE001
+            print(f"    {L:>3}  {len(loss):>10}  error: {type(err).__name__}: {err}")
+            continue
+        exprs = [g.expr for g in r.gradients.values()] + [e for _, e in r.where]
+        nodes = dag_size(exprs)
+        chars = sum(len(g.text) for g in r.gradients.values()) + sum(len(w) for _, w in r.where_text)
+        rows.append((L, t, nodes, chars))
+        print(f"    {L:>3}  {len(loss):>10}  {t * 1e3:10.1f}  {t * 1e3 / L:7.2f}  {nodes:>6}  {nodes / L:9.1f}  "
+              f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}")
+    if len(rows) < 2:
+        return
+    # growth exponent between the two largest depths: 1.0 is linear, 2.0 quadratic
+    (l1, t1, n1, c1), (l2, t2, n2, c2) = rows[-2], rows[-1]
+    k = math.log(l2 / l1)
+    print(f"    growth exponent L={l1}->{l2} (1 = linear, 2 = quadratic): time {math.log(t2 / t1) / k:.2f}, "
+          f"nodes {math.log(n2 / n1) / k:.2f}, chars {math.log(c2 / c1) / k:.2f}")
+    big = [row for row in rows if row[0] == 64]
+    if big:
+        print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
+              f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
+    print("    target: linear growth -> per-layer columns (ms / L, nodes / L, chars / L) stay flat")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats, MLP up to L=16")
+    p.add_argument("--shapes", choices=("square", "alternate"), default="square",
+                   help="MLP weights all n x n, or alternating n x m / m x n")
+    p.add_argument("--no-catalogue", action="store_true", help="only the MLP family")
+    p.add_argument("--no-mlp", action="store_true", help="only the catalogue")
+    args = p.parse_args(argv)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    print(f"matcalc {matcalc.__version__} from {Path(matcalc.__file__).parent}, Python {sys.version.split()[0]}"
+          f"{', quick' if args.quick else ''}")
+    matcalc.grad("tr(A*X*B)", wrt="X", check=False)  # warm up: grammar, rule tables
+    print()
+    if not args.no_catalogue:
+        bench_catalogue(repeats=5 if args.quick else 20, check_repeats=1 if args.quick else 3)
+        print()
+    if not args.no_mlp:
+        depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
+        bench_mlp(depths, repeats=1 if args.quick else 3, shapes=args.shapes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

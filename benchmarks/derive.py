@@ -7,7 +7,8 @@ Prints numbers only; it asserts nothing about time. Two parts:
 
 (a) the catalogue: every case of tests/test_cookbook.py's CASES when that file exists (else a
     built-in list of classic cases). For each: the median time of `grad(..., check=False)` and the
-    median time of the verification alone (`matcalc.check.verify` on the derived gradients).
+    median time of the verification alone (`matcalc.check.verify` on the derived gradients, with
+    SymPy's cache cleared before each run so that repeats cost what a first call costs).
 (b) the MLP family: loss 0.5*norm2(W_L*tanh(...tanh(W_1*x)) - y)^2, gradient with respect to
     every W_k, for L = 1, 2, 4, ..., 64: derivation time, result size in distinct nodes (dag_size
     over gradients and `where` subexpressions) and in printed characters, and both per layer,
@@ -16,8 +17,10 @@ Prints numbers only; it asserts nothing about time. Two parts:
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import math
+import re
 import statistics
 import sys
 import time
@@ -30,6 +33,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import matcalc  # noqa: E402
 from matcalc.check import verify  # noqa: E402
 from matcalc.share import dag_size  # noqa: E402
+from sympy.core.cache import clear_cache  # noqa: E402
 
 TARGET_CASE_MS = 5.0  # median derivation per catalogue case
 TARGET_MLP64_S = 1.0  # MLP with L=64
@@ -57,6 +61,15 @@ BUILTIN_CASES = [
 # ---------------------------------------------------------------- catalogue
 
 
+_NAMES = re.compile(r"^\s*[A-Za-z_]\w*(\s*,\s*[A-Za-z_]\w*)*\s*$")
+
+
+def _wrt_like(x) -> bool:
+    if isinstance(x, str):
+        return bool(_NAMES.match(x))
+    return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(n, str) and _NAMES.match(n) for n in x)
+
+
 def _as_case(i: int, c) -> tuple[str, str, list[str], str] | None:
     """(name, loss, wrt, let) from one entry of a CASES table, whatever its shape."""
     name = None
@@ -71,10 +84,14 @@ def _as_case(i: int, c) -> tuple[str, str, list[str], str] | None:
         let = get("let", "decls", "declarations", "shapes") or ""
         name = name or get("name", "id", "title")
     elif isinstance(c, (tuple, list)) and len(c) >= 2:
-        loss, wrt = c[0], c[1]
-        let = c[2] if len(c) > 2 and isinstance(c[2], str) else ""
-        # (name, loss, wrt, ...) tables: the first field is a label when the second parses as a loss
-        # and the first does not look like one
+        # (loss, wrt, let, ...) or (name, loss, wrt, let, ...): wrt is the first field after
+        # position 0 that is a list of names or a string of comma-separated names
+        k = next((k for k in range(1, len(c)) if _wrt_like(c[k])), None)
+        if k is None:
+            return None
+        loss, wrt = c[k - 1], c[k]
+        name = name or (c[k - 2] if k >= 2 and isinstance(c[k - 2], str) else None)
+        let = next((x for x in c[k + 1:] if isinstance(x, str) and ":" in x), "")
     else:
         return None
     if isinstance(wrt, str):
@@ -109,9 +126,11 @@ def load_catalogue() -> tuple[str, list[tuple[str, str, list[str], str]]]:
     return f"tests/test_cookbook.py CASES ({len(cases)} cases)", cases
 
 
-def median_time(fn, repeats: int) -> float:
+def median_time(fn, repeats: int, setup=None) -> float:
     times = []
     for _ in range(repeats):
+        if setup is not None:
+            setup()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -122,7 +141,7 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
     source, cases = load_catalogue()
     print(f"(a) catalogue: {source}")
     print(f"    derivation: median of {repeats} runs of grad(..., check=False); "
-          f"check: median of {check_repeats} runs of check.verify on the result")
+          f"check: median of {check_repeats} runs of check.verify on the result, SymPy's cache cleared before each")
     width = min(46, max(len(n) for n, *_ in cases))
     head = f"    {'case':<{width}}  {'derive ms':>9}  {'check ms':>9}  {'target':>6}  gradient"
     print(head)
@@ -132,13 +151,14 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
         label = name if len(name) <= width else name[: width - 1] + "~"
         try:
             r = matcalc.grad(loss, wrt=wrt, let=let, check=False)
+            gc.collect()  # the previous case's check leaves garbage behind
             d = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=False), repeats)
         except Exception as err:  # noqa: BLE001 -- report and go on
             print(f"    {label:<{width}}  {'error':>9}  {'':>9}  {'':>6}  {type(err).__name__}: {err}")
             continue
         grads = {n: g.expr for n, g in r.gradients.items()}
         try:
-            c = median_time(lambda: verify(r.loss, grads, r.symbols), check_repeats)
+            c = median_time(lambda: verify(r.loss, grads, r.symbols), check_repeats, setup=clear_cache)
             check = f"{c * 1e3:9.1f}"
         except Exception as err:  # noqa: BLE001
             check = f"{'fail':>9}"
@@ -209,7 +229,8 @@ def bench_mlp(depths: list[int], repeats: int, shapes: str) -> None:
     if big:
         print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
               f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
-    print("    target: linear growth -> per-layer columns (ms / L, nodes / L, chars / L) stay flat")
+    print("    target: linear growth -> per-layer columns (ms / L, nodes / L, chars / L) stay flat; chars / L creeps")
+    print("    up slowly because names lengthen with L (t9 -> t10, W_9 -> W_10), an O(L log L) term in the text only")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if not args.no_mlp:
         depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
-        bench_mlp(depths, repeats=1 if args.quick else 3, shapes=args.shapes)
+        bench_mlp(depths, repeats=3 if args.quick else 5, shapes=args.shapes)
     return 0
 
 

@@ -70,8 +70,15 @@ def add(*terms: Expr) -> Expr:
         return zero(shape)
     if len(out) == 1:
         return out[0]
-    out.sort(key=lambda t: (split_coef(t)[0] < 0, sort_key(split_coef(t)[1])))
+    out.sort(key=_term_order)
     return Op("add", tuple(out))
+
+
+def _term_order(t: Expr) -> tuple:
+    """Positive terms first, products before plain terms (`A*x + b`, `X*w - y`), then canonical."""
+    coef, rest = split_coef(t)
+    product = isinstance(rest, Op) and rest.op in ("matmul", "mul", "hadamard")
+    return (coef < 0, not product, sort_key(rest))
 
 
 def neg(e: Expr) -> Expr:
@@ -171,7 +178,13 @@ def hadamard(*factors: Expr) -> Expr:
         return zero(shape)
     if not rest:
         return mul(*scalars, Num(Fraction(1), shape))
-    rest = _flatten("hadamard", tuple(rest))
+    powers: dict[Expr, Fraction] = {}
+    for f in _flatten("hadamard", tuple(rest)):
+        base, p = _base_exp(f)
+        powers[base] = powers.get(base, Fraction(0)) + p
+    rest = [power(b, p) for b, p in powers.items() if p != 0]
+    if not rest:
+        return mul(*scalars, Num(Fraction(1), shape))
     body = rest[0] if len(rest) == 1 else Op("hadamard", tuple(sorted(rest, key=sort_key)))
     return mul(*scalars, body) if scalars else body
 
@@ -207,6 +220,8 @@ def call(op: str, arg: Expr) -> Expr:
         return zero(Op(op, (arg,)).shape)
     if isinstance(arg, Eye) and op in ("inv", "det"):
         return arg if op == "inv" else num(1)
+    if op == "diag" and isinstance(arg, Num):  # diag(c*ones(n)) = c*eye(n)
+        return mul(num(arg.value), eye(arg.shape[0]))
     return Op(op, (arg,))
 
 

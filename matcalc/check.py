@@ -57,14 +57,16 @@ class CheckReport:
                 "notes": self.notes}
 
 
-def assign_sizes(exprs: list[Expr]) -> dict[str, int]:
-    """Small distinct sizes for the named dimensions, in order of appearance."""
+def assign_sizes(exprs: list[Expr], reverse: bool = False) -> dict[str, int]:
+    """Small distinct sizes for the named dimensions, in order of appearance (or reversed, for a
+    second try when the first sizes make a matrix singular, as X'*X is for a wide X)."""
     names: list[str] = []
     for node in walk(exprs):
         for d in node.shape:
             if isinstance(d, str) and d not in names:
                 names.append(d)
-    return {n: SIZES[i % len(SIZES)] + (i // len(SIZES)) for i, n in enumerate(names)}
+    sizes = [SIZES[i % len(SIZES)] + (i // len(SIZES)) for i in range(len(names))]
+    return dict(zip(names, sizes[::-1] if reverse else sizes))
 
 
 def _size(d: Dim, dims: dict[str, int]) -> int:
@@ -122,7 +124,10 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int)
     roots = [f, *grads.values()]
     for strategy in range(3):
         point = sample_point(f, dims, seed, strategy)
-        values = numeric(roots, _np(point), dims)
+        try:
+            values = numeric(roots, _np(point), dims)
+        except np.linalg.LinAlgError:
+            continue
         if all(np.all(np.isfinite(v)) for v in values):
             return point
     raise DomainError("could not find a point where the loss and its gradient are defined")
@@ -215,8 +220,13 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
     three points, since a random point may land on a kink (e.g. relu at 0)."""
     absent = [n for n in grads if n not in f.syms]
     grads = {n: g for n, g in grads.items() if n in f.syms}
+    notes = [f"{n}: zero gradient, nothing to check" for n in absent]
     dims = assign_sizes([f, *grads.values()])
-    report = CheckReport(dims, notes=[f"{n}: zero gradient, nothing to check" for n in absent])
+    try:
+        find_point(f, grads, dims, seed)
+    except DomainError:
+        dims = assign_sizes([f, *grads.values()], reverse=True)
+    report = CheckReport(dims, notes=notes)
     tries = 3 if any(isinstance(n, Op) and n.op in NONSMOOTH for n in walk([f])) else 1
     for attempt in range(tries):
         point = find_point(f, grads, dims, seed + attempt)
@@ -229,5 +239,5 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
         except CheckError:
             if attempt == tries - 1:
                 raise
-            report = CheckReport(dims, notes=report.notes)
+            report = CheckReport(dims, notes=notes)
     return report

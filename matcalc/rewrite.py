@@ -193,11 +193,22 @@ def is_symmetric(e: Expr) -> bool:
         return True
     if isinstance(e, Op) and e.op == "diag":
         return True
+    if isinstance(e, Op) and e.op == "matmul":  # A*S*A' with S symmetric: a palindrome up to '
+        f = e.args
+        half = len(f) // 2
+        mirrored = all(al.transpose(f[i]) == f[-1 - i] or _transposes(f[i], f[-1 - i]) for i in range(half))
+        return mirrored and (len(f) % 2 == 0 or is_symmetric(f[half]))
     if isinstance(e, Op) and e.op in ("inv", "add", "hadamard", "pow", "mul"):
         return all(is_symmetric(a) or a.is_scalar for a in e.args) and e.shape[0] == e.shape[1]
     if isinstance(e, Op) and e.op in OPS and OPS[e.op].elementwise:
         return is_symmetric(e.args[0])
     return False
+
+
+def _transposes(a: Expr, b: Expr) -> bool:
+    """b == a' written with the transpose on either side."""
+    return (isinstance(a, Op) and a.op == "transpose" and a.args[0] == b) or (
+        isinstance(b, Op) and b.op == "transpose" and b.args[0] == a)
 
 
 def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
@@ -207,6 +218,7 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "linear": lambda e: e.has_d,
         "fixed": lambda e: not e.has_d,
         "scalar": lambda e: e.is_scalar,
+        "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,

@@ -53,8 +53,7 @@ def _env() -> dict[str, str]:
     """The environment for every subprocess: offline pip, no leaking of the outer paths."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")}
-    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONNOUSERSITE="1",
-               PIP_FIND_LINKS="", PIP_EXTRA_INDEX_URL="", PIP_INDEX_URL="")
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", PYTHONNOUSERSITE="1")
     return env
 
 
@@ -161,7 +160,8 @@ def test_import_and_derive_from_elsewhere(installed):
         r = matcalc.grad("tr(A*X*B)", wrt="X")
         print(json.dumps({"file": matcalc.__file__, "rules": list(matcalc.rules.__path__),
                           "text": r["X"].text, "check": r.check.summary() if r.check else None,
-                          "path": sys.path, "cwd": os.getcwd()}))
+                          "path": sys.path, "cwd": os.getcwd(),
+                          "editable": [m for m in sys.modules if m.startswith("__editable__")]}))
     """)
     p = _run([installed.python, "-c", code], cwd=installed.elsewhere)
     out = json.loads(p.stdout.strip().splitlines()[-1])
@@ -169,6 +169,7 @@ def test_import_and_derive_from_elsewhere(installed):
     assert str(Path(out["file"]).resolve()).startswith(venv), f"matcalc imported from {out['file']}, not the venv"
     assert all(str(Path(d).resolve()).startswith(venv) for d in out["rules"]), out["rules"]
     assert str(ROOT) not in [str(Path(d).resolve()) for d in out["path"] if d], "the repo is on the venv's sys.path"
+    assert not out["editable"], f"an editable-install finder is active in the venv: {out['editable']}"
     assert out["text"] == "A'*B'"
     assert out["check"] and out["check"].startswith("verified"), out["check"]
 

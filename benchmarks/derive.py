@@ -7,8 +7,8 @@ Prints numbers only; it asserts nothing about time. Two parts:
 
 (a) the catalogue: every case of tests/test_cookbook.py's CASES when that file exists (else a
     built-in list of classic cases). For each: the median time of `grad(..., check=False)` and the
-    median time of the verification alone (`matcalc.check.verify` on the derived gradients, with
-    SymPy's cache cleared before each run so that repeats cost what a first call costs).
+    time the checks add (median of `grad(..., check=True)` minus the derivation, with SymPy's
+    cache cleared before each run so that repeats cost what a first call costs).
 (b) the MLP family: loss 0.5*norm2(W_L*tanh(...tanh(W_1*x)) - y)^2, gradient with respect to
     every W_k, for L = 1, 2, 4, ..., 64: derivation time, result size in distinct nodes (dag_size
     over gradients and `where` subexpressions) and in printed characters, and both per layer,
@@ -31,7 +31,6 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import matcalc  # noqa: E402
-from matcalc.check import verify  # noqa: E402
 from matcalc.share import dag_size  # noqa: E402
 from sympy.core.cache import clear_cache  # noqa: E402
 
@@ -76,6 +75,8 @@ def _as_case(i: int, c) -> tuple[str, str, list[str], str] | None:
     if hasattr(c, "values") and hasattr(c, "id") and not isinstance(c, dict):  # pytest.param
         name, c = c.id, c.values
         c = c[0] if len(c) == 1 else c
+    if hasattr(c, "_asdict"):  # a NamedTuple such as test_cookbook's Case
+        c = c._asdict()
     if isinstance(c, dict) or hasattr(c, "__dict__") and not isinstance(c, (tuple, list, str)):
         d = c if isinstance(c, dict) else vars(c)
         get = lambda *keys: next((d[k] for k in keys if k in d), None)  # noqa: E731
@@ -83,6 +84,9 @@ def _as_case(i: int, c) -> tuple[str, str, list[str], str] | None:
         wrt = get("wrt", "vars", "variables")
         let = get("let", "decls", "declarations", "shapes") or ""
         name = name or get("name", "id", "title")
+        if name is None and d.get("eq") is not None and isinstance(loss, str):  # a Cookbook equation
+            w = wrt if isinstance(wrt, str) else ",".join(wrt or ())
+            name = f"({d['eq']}) {loss} wrt {w}"
     elif isinstance(c, (tuple, list)) and len(c) >= 2:
         # (loss, wrt, let, ...) or (name, loss, wrt, let, ...): wrt is the first field after
         # position 0 that is a list of names or a string of comma-separated names
@@ -141,8 +145,8 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
     source, cases = load_catalogue()
     print(f"(a) catalogue: {source}")
     print(f"    derivation: median of {repeats} runs of grad(..., check=False); "
-          f"check: median of {check_repeats} runs of check.verify on the result, SymPy's cache cleared before each")
-    width = min(46, max(len(n) for n, *_ in cases))
+          f"check: median of {check_repeats} runs of grad(..., check=True) minus the derivation, SymPy's cache cleared before each")
+    width = min(50, max(len(n) for n, *_ in cases))
     head = f"    {'case':<{width}}  {'derive ms':>9}  {'check ms':>9}  {'target':>6}  gradient"
     print(head)
     print("    " + "-" * (len(head) - 4 + 20))
@@ -156,13 +160,13 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
         except Exception as err:  # noqa: BLE001 -- report and go on
             print(f"    {label:<{width}}  {'error':>9}  {'':>9}  {'':>6}  {type(err).__name__}: {err}")
             continue
-        grads = {n: g.expr for n, g in r.gradients.items()}
-        try:
-            c = median_time(lambda: verify(r.loss, grads, r.symbols), check_repeats, setup=clear_cache)
+        try:  # exactly what check=True adds: grad(check=True) minus grad(check=False)
+            c = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=True), check_repeats,
+                            setup=clear_cache) - d
             check = f"{c * 1e3:9.1f}"
         except Exception as err:  # noqa: BLE001
             check = f"{'fail':>9}"
-            print(f"    ! check of {name!r} raised {type(err).__name__}: {err}")
+            print(f"    ! check of {name!r} raised {type(err).__name__}: {str(err)[:200]}")
         derive.append(d)
         ok = "ok" if d * 1e3 < TARGET_CASE_MS else "SLOW"
         text = "; ".join(f"{n}: {g.text}" for n, g in r.gradients.items())

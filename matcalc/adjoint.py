@@ -41,7 +41,7 @@ def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None) -> dict[str
     log = log or Log()
     if not df.has_d:
         return {}
-    candidates, preds = index(load_table("adjoints")), predicates(wrt)
+    candidates, preds = index("adjoints"), predicates(wrt)
     tie = count()
     pending: dict[Expr, list[Expr]] = {df: [al.num(1)]}
     heap = [(-df.height, next(tie), df)]

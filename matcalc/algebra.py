@@ -8,13 +8,16 @@ matrix products (`A*(2*B)` is built as `2*(A*B)`). Identities a reader should se
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 from .errors import ShapeError
 from .expr import Eye, Expr, Num, Op, sort_key
 from .registry import OPS, SCALAR, Shape, fmt_shape
 
 
+@lru_cache(maxsize=1024)
 def num(value: int | Fraction, shape: Shape = SCALAR) -> Num:
+    """A number (nodes are immutable, so equal numbers may be one shared object)."""
     return Num(Fraction(value), shape)
 
 

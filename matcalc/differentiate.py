@@ -16,7 +16,7 @@ class Differentiator:
 
     def __init__(self, wrt: frozenset[str], log: Log | None = None) -> None:
         self.wrt, self.log = wrt, log or Log()
-        self.candidates = index(load_table("differentials"))
+        self.candidates = index("differentials")
         self.preds = predicates(wrt)
         self.memo: dict[Expr, Expr] = {}
 

@@ -211,8 +211,8 @@ class LatexPrinter(TextPrinter):
 
     def op_call(self, e: Op) -> tuple[str, int]:
         arg = e.args[0]
-        if e.op == "norm2":
-            return OPS[e.op].latex.format(self(arg), "2" if arg.shape[1] == 1 or arg.shape[0] == 1 else "F"), ATOM
+        if e.op == "norm2" and 1 not in arg.shape:  # the Frobenius norm of a matrix
+            return OPS[e.op].latex.format(self(arg)).replace("_{2}", "_{F}"), ATOM
         return OPS[e.op].latex.format(self(arg)), ATOM
 
 

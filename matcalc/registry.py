@@ -224,7 +224,7 @@ def _rows() -> list[OpInfo]:
         OpInfo("norm1", 1, _to_scalar, lambda a: _np_scalar(np.sum(np.abs(a))),
                lambda a: _sp_scalar(sum(sympy.Abs(e) for e in a)), r"\left\|{0}\right\|_1", parse_name="norm1"),
         OpInfo("norm2", 1, _to_scalar, lambda a: _np_scalar(np.sqrt(np.sum(a * a))),
-               lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{{1}}}",
+               lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{2}}",
                parse_name="norm2"),
         OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
                r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Callable, Iterator
 
@@ -32,7 +32,7 @@ def python_rule(fn: Callable[[Expr], Expr | None]) -> Callable[[Expr], Expr | No
     return fn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rule:
     name: str
     text: str  # the whole line, for messages and citations
@@ -41,7 +41,7 @@ class Rule:
     conds: tuple[tuple[str, str], ...] = ()
     fn: str | None = None  # a Python rule
 
-    @property
+    @cached_property
     def pattern(self) -> Syn | None:
         """The part of the left side matched against a node: `P` in `d(P)` and in `tr(G'*P)`."""
         p = self.lhs
@@ -53,7 +53,7 @@ class Rule:
                 return inner
         return p
 
-    @property
+    @cached_property
     def heads(self) -> frozenset[str] | None:
         """Operators the pattern can match at its root (None: anything)."""
         return pattern_heads(self.pattern) if self.pattern is not None else None
@@ -100,8 +100,10 @@ def load_table(name: str) -> tuple[Rule, ...]:
     return tuple(parse_rule(ln) for ln in lines if ln)
 
 
-def index(rules: tuple[Rule, ...]) -> Callable[[Expr], list[Rule]]:
-    """A lookup of the rules that could match a node, in table order."""
+@cache
+def index(table: str) -> Callable[[Expr], list[Rule]]:
+    """A lookup of the rules of a table that could match a node, in table order."""
+    rules = load_table(table)
     by_head: dict[str, list[Rule]] = {}
     anywhere = [r for r in rules if r.heads is None]
     for r in rules:
@@ -221,6 +223,7 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
+        **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal")},
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
     }

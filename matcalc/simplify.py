@@ -61,7 +61,7 @@ class Simplifier:
     def __init__(self, wrt: frozenset[str] = frozenset(), log: Log | None = None) -> None:
         self.log = log or Log()
         self.rules = load_table("simplify")
-        self.candidates = index(self.rules)
+        self.candidates = index("simplify")
         self.preds = predicates(wrt)
         self.memo: dict[Expr, Expr] = {}
 

@@ -296,7 +296,9 @@ def occurring(text: str) -> list[str]:
 @st.composite
 def case(draw, depth: int = 4) -> tuple[str, list[str]]:
     """(loss text, wrt): a scalar loss and one or two of the symbols in it."""
-    text = draw(mat(("1", "1"), depth))
+    kind = draw(st.sampled_from(["scalar", "scalar", "add", "scale", "matmul", "chain", "hadamard",
+                                 "elementwise", "power"]))
+    text = draw(_BUILD[kind](("1", "1"), depth - 1))
     syms = occurring(text)
     assume(syms)
     wrt = draw(st.lists(st.sampled_from(syms), min_size=1, max_size=min(2, len(syms)), unique=True))

@@ -119,16 +119,22 @@ def _sp(point: dict[str, list[list[Fraction]]]) -> dict[str, sympy.Matrix]:
             for k, v in point.items()}
 
 
+def _square_args(f: Expr) -> list[Expr]:
+    return [n.args[0] for n in walk([f]) if isinstance(n, Op) and n.op in NEEDS_SQUARE_CARE]
+
+
 def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int) -> dict:
-    """A point where the loss and all gradients are finite (mixed signs first, then positive)."""
-    roots = [f, *grads.values()]
+    """A point where the loss and all gradients are finite and every matrix that is inverted or
+    whose determinant is taken is well-conditioned (mixed signs first, then positive)."""
+    roots, square = [f, *grads.values()], _square_args(f)
     for strategy in range(3):
         point = sample_point(f, dims, seed, strategy)
         try:
-            values = numeric(roots, _np(point), dims)
+            values = numeric(roots + square, _np(point), dims)
         except np.linalg.LinAlgError:
             continue
-        if all(np.all(np.isfinite(v)) for v in values):
+        conditioned = all(np.linalg.cond(m) < 1e8 for m in values[len(roots):])
+        if conditioned and all(np.all(np.isfinite(v)) for v in values):
             return point
     raise DomainError("could not find a point where the loss and its gradient are defined")
 

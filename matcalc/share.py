@@ -31,7 +31,8 @@ def common_subexpressions(roots: list[Expr], prefix: str = "t") -> tuple[dict[Ex
     names: dict[Expr, str] = {}
     where: list[tuple[str, Expr]] = []
     for node in order:
-        if uses.get(node, 0) >= 2 and isinstance(node, Op) and not _small(node) and node not in roots:
+        trivial = isinstance(node, Op) and node.op == "transpose" and node.args[0] in names
+        if uses.get(node, 0) >= 2 and isinstance(node, Op) and not _small(node) and node not in roots and not trivial:
             names[node] = f"{prefix}{len(where) + 1}"
             where.append((names[node], node))
     return names, where

@@ -7,6 +7,7 @@ sub-expressions are simplified once and stay shared.
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import combinations
 
 from . import algebra as al
 from .expr import Expr, Op
@@ -93,10 +94,29 @@ class Simplifier:
     def _apply(self, rule, e: Expr) -> Expr | None:
         if rule.fn is not None:
             return PYTHON_RULES[rule.fn](e)
-        for b in match(rule.pattern, e, {}):
-            if holds(rule, b, self.preds):
-                return instantiate(rule, rule.rhs, b, e.shape)
+        for part, rebuild in _parts(rule, e):
+            for b in match(rule.pattern, part, {}):
+                if holds(rule, b, self.preds):
+                    return rebuild(instantiate(rule, rule.rhs, b, part.shape))
         return None
+
+
+def _parts(rule, e: Expr):
+    """The node itself, then (for a two-operand pattern of the same operator) every pair of
+    operands of a longer sum or product, or pair of adjacent factors of a matrix product, with a
+    function putting the rewritten pair back among the other operands."""
+    yield e, lambda new: new
+    heads = rule.heads or frozenset()
+    if not (isinstance(e, Op) and e.op in heads and len(e.args) > 2 and len(rule.pattern.args) == 2):
+        return
+    f = e.args
+    if e.op == "matmul":
+        for i in range(len(f) - 1):
+            yield al.matmul(f[i], f[i + 1]), lambda new, i=i: al.matmul(*f[:i], new, *f[i + 2:])
+        return
+    for i, j in combinations(range(len(f)), 2):
+        rest = [x for k, x in enumerate(f) if k not in (i, j)]
+        yield al.build_op(e.op, (f[i], f[j])), lambda new, rest=rest: al.build_op(e.op, (new, *rest))
 
 
 def simplify(e: Expr, log: Log | None = None) -> Expr:

@@ -147,7 +147,10 @@ class Typer:
         return (c, r), "transpose"
 
     def infer_neg(self, s: Syn) -> tuple[ShapeT, str]:
-        return self.infer(s.args[0]), "neg"
+        shape = self.infer(s.args[0])
+        if id(s.args[0]) in self.numbers:  # -2 is still a number: scalar in products
+            self.numbers.add(id(s))
+        return shape, "neg"
 
     def infer_add(self, s: Syn) -> tuple[ShapeT, str]:
         a, b = (self.infer(x) for x in s.args)

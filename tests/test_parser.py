@@ -93,3 +93,10 @@ def test_non_constant_exponent_is_unsupported() -> None:
 def test_declaration_errors(let: str, fragment: str) -> None:
     with pytest.raises(ParseError, match=fragment):
         matcalc.parse("A", let)
+
+
+def test_negative_numbers_scale_like_numbers() -> None:
+    let = "C: m x m; X: m x n"
+    assert to_text(matcalc.parse("-2*C*X", let)) == "-2*C*X"
+    assert matcalc.parse("-2*C*X", let) == matcalc.parse("-(2*C*X)", let)
+    assert to_text(matcalc.parse("(-1/2)*X + X/-2", let)) == "-X"

@@ -170,11 +170,11 @@ def hadamard(*factors: Expr) -> Expr:
     for f in flat:
         if f.is_scalar:
             continue
+        if isinstance(f, Op) and f.op == "mul":
+            scalars.extend(f.args[:-1])
+            f = f.args[-1]
         if isinstance(f, Num):
             scalars.append(num(f.value))
-        elif isinstance(f, Op) and f.op == "mul":
-            scalars.extend(f.args[:-1])
-            rest.append(f.args[-1])
         else:
             rest.append(f)
     if any(is_zero(s) for s in scalars):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from .algebra import neg, power, split_coef
 from .expr import Dif, Expr, Eye, Num, Op, Sym
 from .registry import OPS, SCALAR
 
@@ -31,7 +32,6 @@ def _neg_power(e: Expr) -> bool:
 
 def _flip(e: Op) -> Expr:
     """`a^-p` -> `a^p` (for printing `/a^p`)."""
-    from .algebra import power
     return power(e.args[0], -e.args[1].value)
 
 
@@ -89,7 +89,6 @@ class TextPrinter:
 
     # ---- operators ------------------------------------------------------------------------------
     def op_add(self, e: Op) -> tuple[str, int]:
-        from .algebra import neg, split_coef
         parts = []
         for i, t in enumerate(e.args):
             if isinstance(t, Num):
@@ -106,7 +105,8 @@ class TextPrinter:
         denom = [_flip(f) for f in rest if f.is_scalar and _neg_power(f)]
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
-        top = [self.wrap(f, MUL if isinstance(f, Op) and f.op == "matmul" else MUL + 1) for f in numer]
+        # a matrix product stays bare only as the (last) matrix factor: `2*A*x`, `(x'*A*x)*B`
+        top = [self.wrap(f, MUL if f is rest[-1] and not f.is_scalar else MUL + 1) for f in numer]
         if coef.numerator != 1 or not top:
             top.insert(0, str(coef.numerator))
         bottom = [self.wrap(f, MUL + 1) for f in denom]
@@ -118,7 +118,17 @@ class TextPrinter:
         return sign + self.star.join(top) + "".join("/" + b for b in bottom)
 
     def op_matmul(self, e: Op) -> tuple[str, int]:
-        return self.star.join(self.wrap(f, MUL + 1) for f in e.args), MUL
+        """Runs of an equal factor print as a matrix power: `X*X*y` -> `X^2*y`."""
+        runs: list[list] = []
+        for f in e.args:
+            if runs and runs[-1][0] == f and f.shape[0] == f.shape[1]:
+                runs[-1][1] += 1
+            else:
+                runs.append([f, 1])
+        return self.star.join(self.wrap(f, MUL + 1) if k == 1 else self.matpow(f, k) for f, k in runs), MUL
+
+    def matpow(self, f: Expr, k: int) -> str:
+        return f"{self.wrap(f, POST)}^{k}"
 
     def op_hadamard(self, e: Op) -> tuple[str, int]:
         pos = [f for f in e.args if not _neg_power(f)]
@@ -133,6 +143,8 @@ class TextPrinter:
 
     def op_pow(self, e: Op) -> tuple[str, int]:
         base, p = e.args[0], e.args[1].value
+        if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
+            return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
         ps = fmt_number(p)
         ps = ps if "/" not in ps else f"({ps})"
         return f"{self.wrap(base, POST)}{'^' if base.is_scalar else '.^'}{ps}", POW
@@ -206,6 +218,8 @@ class LatexPrinter(TextPrinter):
 
     def op_pow(self, e: Op) -> tuple[str, int]:
         base, p = e.args[0], e.args[1].value
+        if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
+            return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
         ps = fmt_number(p) if p.denominator == 1 else rf"\frac{{{p.numerator}}}{{{p.denominator}}}"
         return self.sup(base, ("" if base.is_scalar else r"\circ ") + ps), POW
 

@@ -58,6 +58,15 @@ def factor_common(e: Expr) -> Expr | None:
     return al.add(al.matmul(group, f) if side == "right" else al.matmul(f, group), *outside)
 
 
+@python_rule
+def negate_sum(e: Expr) -> Expr | None:
+    """`-A - B => -(A + B)`: a sum of negated terms shows its sign once (and, inside a product,
+    the sign moves to the front: `C*(-A - B)*D` becomes `-C*(A + B)*D`)."""
+    if not (isinstance(e, Op) and e.op == "add" and all(al.split_coef(t)[0] < 0 for t in e.args)):
+        return None
+    return al.neg(al.add(*(al.neg(t) for t in e.args)))
+
+
 class Simplifier:
     def __init__(self, wrt: frozenset[str] = frozenset(), log: Log | None = None) -> None:
         self.log = log or Log()

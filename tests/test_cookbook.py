@@ -107,7 +107,7 @@ CASES = [
     case("62", "det(inv(X))", "X", SQ, "-det(inv(X))*inv(X)'", "-det(inv(X))*inv(X)'"),
     case("63", "tr(A*inv(X)*B)", "X", "A: p x n; X: n x n; B: n x p", "-(inv(X)*B*A*inv(X))'"),
     case("64", "tr(inv(X + A))", "X", "X: n x n; A: n x n", "-(inv(X + A)*inv(X + A))'"),
-    case("64", "tr(inv(X))", "X", SQ, "-(inv(X)*inv(X))'", "-inv(X)'*inv(X)'"),  # A = 0
+    case("64", "tr(inv(X))", "X", SQ, "-(inv(X)*inv(X))'", "-inv(X)'^2"),  # A = 0
     # --- 2.1 derivatives of a determinant ------------------------------------------------
     case("49", "det(X)", "X", SQ, "det(X)*inv(X)'", "det(X)*inv(X)'"),
     case("51", "det(A*X*B)", "X", "A: n x n; X: n x n; B: n x n", "det(A*X*B)*inv(X)'"),

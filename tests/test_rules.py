@@ -362,6 +362,12 @@ PYTHON_CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("", "A*B + C*D", False),
         ("", "A*x + x", False),
     ],
+    "negate_sum": [
+        ("", "-A - B", True),
+        ("", "-A*x - 2*B*x - y", True),
+        ("", "-A + B", False),
+        ("", "A + B", False),
+    ],
 }
 
 

@@ -114,14 +114,32 @@ def matmul(*factors: Expr) -> Expr:
         if isinstance(f, Op) and f.op == "mul" and not f.is_scalar:
             scalars.extend(f.args[:-1])
             f = f.args[-1]
+        if isinstance(f, Num) and f.value != 1 and not f.is_scalar:  # c*ones: the c goes outside
+            scalars.append(num(f.value))
+            f = Num(Fraction(1), f.shape)
         if len(flat) > 1 and f.is_scalar:
             scalars.append(f)
         elif not isinstance(f, Eye):
             kept.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))
-    body = kept[0] if len(kept) == 1 else Op("matmul", tuple(kept)) if kept else None
+    body = _split_scalar_chain(kept) if kept else None
     if body is None:
         body = Eye(shape[0]) if shape != SCALAR else num(1)
     return mul(*scalars, body) if scalars else body
+
+
+def _split_scalar_chain(kept: list[Expr]) -> Expr:
+    """A product with a 1 x 1 sub-chain at either end is a scalar multiple, as the parser reads
+    it: `x'*y*y'*x` is `(x'*y)*(y'*x)`, and `x'*B*y*y'` is `(x'*B*y)*y'`."""
+    if len(kept) == 1:
+        return kept[0]
+    rows, cols = kept[0].shape[0], kept[-1].shape[1]
+    for i in range(len(kept) - 1):
+        if rows == 1 and kept[i].shape[1] == 1:
+            return mul(_split_scalar_chain(kept[:i + 1]), _split_scalar_chain(kept[i + 1:]))
+    for i in range(len(kept) - 1, 0, -1):
+        if cols == 1 and kept[i].shape[0] == 1:
+            return mul(_split_scalar_chain(kept[i:]), _split_scalar_chain(kept[:i]))
+    return Op("matmul", tuple(kept))
 
 
 def mul(*factors: Expr) -> Expr:
@@ -140,10 +158,12 @@ def mul(*factors: Expr) -> Expr:
         else:
             base, p = _base_exp(f)
             powers[base] = powers.get(base, Fraction(0)) + p
-    if coef == 0:
+    if coef == 0 or (body is not None and is_zero(body)):
         return zero(shape)
-    if isinstance(body, Num):
+    if isinstance(body, Num) and not powers:  # 2*ones(n) is the constant vector of 2s
         body, coef = Num(body.value * coef, body.shape), Fraction(1)
+    elif isinstance(body, Num):  # a*(2*ones(n)) keeps its number in front: 2*a*ones(n)
+        body, coef = Num(Fraction(1), body.shape), coef * body.value
     out = sorted((power(b, p) for b, p in powers.items() if p != 0), key=sort_key)
     out = [o for o in out if not is_num(o, 1)]
     if body is not None:

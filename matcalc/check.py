@@ -165,7 +165,8 @@ def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: d
         h = 1e-3 * max(1.0, float(np.max(np.abs(x0[name]))))
         fd = (4 * along(h / 2) - along(h)) / 3  # Richardson: error O(h^4)
         an = float(np.sum(g * v))
-        scale = max(abs(fd), abs(an), 1e-8)
+        f0 = abs(float(numeric([f], x0, dims)[0][0, 0]))
+        scale = max(abs(fd), abs(an), 1e-6 * (1.0 + f0))  # below this, differences are rounding noise
         err = abs(fd - an) / scale
         if not err < 1e-6:
             raise CheckError(f"numeric check failed for {name}: directional derivative {fd:.12g} "

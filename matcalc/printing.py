@@ -105,6 +105,9 @@ class TextPrinter:
         denom = [_flip(f) for f in rest if f.is_scalar and _neg_power(f)]
         sign = "-" if coef < 0 else ""
         coef = abs(coef)
+        body = numer[-1] if numer and not numer[-1].is_scalar and _neg_power(numer[-1]) else None
+        if body is not None:  # 2*a*x.^-1 reads `2*a./x`
+            numer = numer[:-1]
         # a matrix product stays bare only as the (last) matrix factor: `2*A*x`, `(x'*A*x)*B`
         top = [self.wrap(f, MUL if f is rest[-1] and not f.is_scalar else MUL + 1) for f in numer]
         if coef.numerator != 1 or not top:
@@ -112,6 +115,8 @@ class TextPrinter:
         bottom = [self.wrap(f, MUL + 1) for f in denom]
         if coef.denominator != 1:
             bottom.insert(0, str(coef.denominator))
+        if body is not None:
+            top[-1] += self.ediv + self.wrap(_flip(body), MUL + 1)
         return self.fraction(sign, top, bottom), NEG if sign else MUL
 
     def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:

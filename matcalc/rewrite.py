@@ -157,6 +157,10 @@ def _match_name(name: str, e: Expr, b: Binds) -> Iterator[Binds]:
         if isinstance(e, Eye):
             yield b
         return
+    if name == "ones":
+        if isinstance(e, Num) and e.value == 1:
+            yield b
+        return
     if is_scalar_var(name) and not e.is_scalar:
         return
     if name in b:
@@ -221,6 +225,7 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "fixed": lambda e: not e.has_d,
         "scalar": lambda e: e.is_scalar,
         "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
+        "square": lambda e: e.shape[0] == e.shape[1],
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
         **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal")},

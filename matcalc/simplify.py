@@ -11,6 +11,7 @@ from itertools import combinations
 
 from . import algebra as al
 from .expr import Expr, Op
+from .registry import OPS
 from .rewrite import PYTHON_RULES, index, instantiate, load_table, match, holds, predicates, python_rule
 from .steps import Log
 
@@ -56,6 +57,17 @@ def factor_common(e: Expr) -> Expr | None:
             outside.append(t)
     group = al.add(*inside)
     return al.add(al.matmul(group, f) if side == "right" else al.matmul(f, group), *outside)
+
+
+@python_rule
+def elementwise_transpose(e: Expr) -> Expr | None:
+    """`f(A')' => f(A)` for an elementwise f: the transposes cancel through f."""
+    if not (isinstance(e, Op) and e.op == "transpose" and isinstance(e.args[0], Op)):
+        return None
+    inner = e.args[0]
+    if not (OPS[inner.op].elementwise and isinstance(inner.args[0], Op) and inner.args[0].op == "transpose"):
+        return None
+    return al.call(inner.op, inner.args[0].args[0])
 
 
 @python_rule

@@ -144,6 +144,8 @@ class Typer:
 
     def infer_transpose(self, s: Syn) -> tuple[ShapeT, str]:
         r, c = self.infer(s.args[0])
+        if id(s.args[0]) in self.numbers:
+            self.numbers.add(id(s))
         return (c, r), "transpose"
 
     def infer_neg(self, s: Syn) -> tuple[ShapeT, str]:
@@ -162,17 +164,25 @@ class Typer:
     infer_sub = infer_add
 
     def infer_mul(self, s: Syn) -> tuple[ShapeT, str]:
+        """`*` is a scalar multiple when a side is 1 x 1 or a number, else a matrix product."""
         (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
-        if s.kind != "matmul" or self.scalarish(x, a) or self.scalarish(y, b):
-            if self.scalarish(x, a):
-                self.make_scalar(x, a, "scalar factor")
-                return self.numeric(s, x, y, b), "scale"
-            if self.scalarish(y, b):
-                self.make_scalar(y, b, "scalar factor")
-                return a, "scale"
+        if self.scalarish(x, a) or self.scalarish(y, b):
+            return self.scale(s, x, y, a, b), "scale"
         if not self.unify_dim(a[1], b[0]):
             raise self.fail(s, "the columns of the left factor must match the rows of the right", a, b)
         return (a[0], b[1]), "matmul"
+
+    def scale(self, s: Syn, x: Syn, y: Syn, a: ShapeT, b: ShapeT) -> ShapeT:
+        """Shape of a scalar multiple; a number in a product is a scalar (unless both sides are
+        numbers, whose product may still be broadcast in a sum)."""
+        if id(x) in self.numbers and id(y) in self.numbers:
+            self.numbers.add(id(s))
+            self.unify(s, a, b, "numbers")
+            return a
+        for side, shape in ((x, a), (y, b)):
+            if id(side) in self.numbers:
+                self.make_scalar(side, shape, "scalar factor")
+        return b if self.known_scalar(a) else a
 
     infer_matmul = infer_mul
 
@@ -186,16 +196,15 @@ class Typer:
         if not (self.unify_dim(b[0], 1) and self.unify_dim(b[1], 1)):
             raise ShapeError(f"in '{snippet(self.text, s)}': '/' divides by a scalar, but "
                              f"'{snippet(self.text, y)}' is {self.show(b)}; use ./ for elementwise division")
+        if id(x) in self.numbers and id(y) not in self.numbers:  # 2/a is a scalar
+            self.make_scalar(x, a, "numerator")
         return self.numeric(s, x, y, a), "div"
 
     def infer_hadamard(self, s: Syn) -> tuple[ShapeT, str]:
         (x, y), (a, b) = s.args, (self.infer(z) for z in s.args)
-        if self.scalarish(y, b):
-            self.make_scalar(y, b, "scalar operand")
-            return self.numeric(s, x, y, a), "scale"
-        if self.scalarish(x, a) and not (s.kind == "ediv" and id(x) in self.numbers):
-            self.make_scalar(x, a, "scalar operand")
-            return b, "scale"
+        broadcast = s.kind == "ediv" and id(x) in self.numbers and id(y) not in self.numbers  # 1./x
+        if not broadcast and (self.scalarish(x, a) or self.scalarish(y, b)):
+            return self.scale(s, x, y, a, b), "scale"
         self.unify(s, a, b, "elementwise operands need equal shapes")
         return a, s.kind
 
@@ -228,6 +237,8 @@ class Typer:
             return (a[0], 1), "diagvec"
         if f in ("tr", "det", "logdet", "inv"):
             self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
+        if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
+            self.numbers.add(id(s))
         return (a if OPS[f].elementwise or f == "inv" else (1, 1)), f
 
     def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
@@ -310,6 +321,8 @@ class Typer:
 
     def build_mul(self, s: Syn, d: str) -> Expr:
         a, b = (self.build(x) for x in s.args)
+        if isinstance(a, Num) and isinstance(b, Num) and id(s) in self.numbers:  # 2*3, broadcast alike
+            return Num(a.value * b.value, a.shape)
         return al.mul(a, b) if d == "scale" else al.matmul(a, b)
 
     build_matmul = build_mul
@@ -322,6 +335,8 @@ class Typer:
         a, b = (self.build(x) for x in s.args)
         if s.kind == "ediv":
             b = al.power(b, -1)
+        if isinstance(a, Num) and isinstance(b, Num) and id(s) in self.numbers:
+            return Num(a.value * b.value, a.shape)
         return al.mul(a, b) if d == "scale" else al.hadamard(a, b)
 
     build_ediv = build_hadamard

@@ -40,7 +40,7 @@ DIFF_RTOL = 1e-6
 IDENTITY_RTOL = 1e-10
 # Conditions that only say which part holds the differential; the sampler handles them by role.
 ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number"}
-SHAPE_CONDITIONS = {"scalar", "vector"}  # declared: `scalar`, or a column vector `v_<name> x 1`
+SHAPE_CONDITIONS = {"scalar", "vector", "square"}  # declared: `scalar`, or a column vector `v_<name> x 1`
 
 
 def rules_of(table: str, python: bool = False) -> list:
@@ -107,7 +107,9 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
             continue
         names[name] = f"v_{name}" if name in vectors or "vector" in c else f"X_{name}"
         new[name] = Syn("name", names[name])
-        if props:
+        if "square" in c:
+            decls.append(f"{names[name]}: s_{name} x s_{name} {props}")
+        elif props:
             decls.append(f"{names[name]}: {props}")
     syn = syn_replace(rule.pattern, new)
     return to_expr(rule.text, syn, parse_decls("; ".join(decls))), names
@@ -362,6 +364,12 @@ PYTHON_CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("", "A*B + C*D", False),
         ("", "A*x + x", False),
     ],
+    "elementwise_transpose": [
+        ("", "exp(x')'", True),
+        ("", "tanh(A')'", True),
+        ("", "exp(x)'", False),
+        ("", "inv(A')'", False),
+    ],
     "negate_sum": [
         ("", "-A - B", True),
         ("", "-A*x - 2*B*x - y", True),
@@ -385,7 +393,8 @@ def check_python_rule(fn: Callable[[Expr], Expr | None], decls: str, text: str, 
         return
     assert out is not None and out != e, f"{text}: expected a rewrite"
     assert out.shape == e.shape, f"{text}: shape {e.shape} became {out.shape}"
-    assert tree_size(out) < tree_size(e), f"{text} => {to_text(out)} is not smaller"
+    smaller = tree_size(out) < tree_size(e) or len(walk([out])) < len(walk([e]))  # fewer operands or nodes
+    assert smaller, f"{text} => {to_text(out)} is not smaller"
     inst = make_instance(e, seed)
     want, got = numeric([e, out], inst.values, inst.sizes)
     close(got, want, IDENTITY_RTOL, f"{text} => {to_text(out)}")

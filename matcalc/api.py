@@ -16,7 +16,7 @@ from .registry import fmt_shape
 from .share import common_subexpressions
 from .simplify import Simplifier
 from .steps import Log
-from .typer import to_expr
+from .typer import DIM_NAMES, default_shape, to_expr
 
 LAYOUTS = ("denominator", "numerator")
 
@@ -99,16 +99,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if not f.is_scalar:
         raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar")
     names = [wrt] if isinstance(wrt, str) else list(wrt)
-    syms = _symbols(f)
-    notes = [f"{n} does not occur in the loss; its gradient is zero" for n in names if n not in syms]
-    unknown = [n for n in names if n not in syms and not (isinstance(let, str) and n in _decls(let))]
-    if unknown:
-        raise MatcalcError(f"cannot differentiate with respect to {', '.join(unknown)}: not in the loss "
-                           "(declare it with --let to get a zero gradient)")
-    decls = _decls(let)
-    for n in names:
-        if n not in syms:
-            syms[n] = parse(n, decls) if decls[n].shape else Sym(n, (1, 1))
+    syms, notes = _variables(f, names, _decls(let))
     log = Log()
     wrt_set = frozenset(names)
     df = Differentiator(wrt_set, log)(f)
@@ -119,6 +110,34 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     return _result(f, expr if isinstance(expr, str) else to_text(f), layout, grads, syms, report, notes, log)
+
+
+def _variables(f: Expr, names: list[str], decls: dict[str, Decl]) -> tuple[dict[str, Sym], list[str]]:
+    """The loss's symbols plus any variable absent from it (shaped by its declaration or its
+    default kind, with fresh dimension names), and notes for the reader."""
+    syms = _symbols(f)
+    used = {d for s in syms.values() for d in s.shape if isinstance(d, str)} | set(syms) | set(names)
+    notes = []
+    for n in names:
+        if n not in syms:
+            syms[n] = _absent_symbol(n, decls.get(n), used)
+            used |= {d for d in syms[n].shape if isinstance(d, str)}
+            notes.append(f"{n} does not occur in the loss; its gradient is zero")
+        elif {"symmetric", "spd", "diagonal"} & syms[n].props:
+            notes.append(f"{n} is declared {' '.join(sorted(syms[n].props))}: its gradient is the unconstrained "
+                         f"one G (df = tr(G' d{n}) for every admissible d{n}, which is what the checks test)")
+    return syms, notes
+
+
+def _absent_symbol(name: str, decl: Decl | None, used: set[str]) -> Sym:
+    if decl is not None and decl.shape is not None:
+        return Sym(name, decl.shape, decl.props)
+    fresh = iter(d for d in DIM_NAMES if d not in used)
+    rows, cols = default_shape(name)
+    r = next(fresh) if rows else 1
+    square = decl is not None and {"symmetric", "spd", "invertible", "diagonal"} & decl.props
+    c = (r if square else next(fresh)) if cols else 1
+    return Sym(name, (r, c), decl.props if decl else frozenset())
 
 
 def _result(f: Expr, loss_text: str, layout: str, grads: dict[str, Expr], syms: dict[str, Sym],

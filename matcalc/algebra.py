@@ -128,18 +128,24 @@ def matmul(*factors: Expr) -> Expr:
 
 
 def _split_scalar_chain(kept: list[Expr]) -> Expr:
-    """A product with a 1 x 1 sub-chain at either end is a scalar multiple, as the parser reads
-    it: `x'*y*y'*x` is `(x'*y)*(y'*x)`, and `x'*B*y*y'` is `(x'*B*y)*y'`."""
-    if len(kept) == 1:
-        return kept[0]
-    rows, cols = kept[0].shape[0], kept[-1].shape[1]
-    for i in range(len(kept) - 1):
-        if rows == 1 and kept[i].shape[1] == 1:
-            return mul(_split_scalar_chain(kept[:i + 1]), _split_scalar_chain(kept[i + 1:]))
-    for i in range(len(kept) - 1, 0, -1):
-        if cols == 1 and kept[i].shape[0] == 1:
-            return mul(_split_scalar_chain(kept[i:]), _split_scalar_chain(kept[:i]))
-    return Op("matmul", tuple(kept))
+    """A product containing a 1 x 1 sub-chain is a scalar multiple, as the parser reads it:
+    `x'*y*y'*x` is `(x'*y)*(y'*x)` and `A*y*y'*y*y'` is `(y'*y)*A*y*y'`. Scanning from the left,
+    each factor with one row starts a sub-chain that ends at the first factor with one column."""
+    scalars: list[Expr] = []
+    chain: list[Expr] = []
+    i = 0
+    while i < len(kept):
+        j = next((j for j in range(i, len(kept)) if kept[j].shape[1] == 1), None) if kept[i].shape[0] == 1 else None
+        if j is None or (i == 0 and j == len(kept) - 1) or j == i:
+            chain.append(kept[i])
+            i += 1
+            continue
+        scalars.append(Op("matmul", tuple(kept[i:j + 1])))
+        i = j + 1
+    if not chain:  # the whole product split into scalars
+        return mul(*scalars)
+    body = chain[0] if len(chain) == 1 else Op("matmul", tuple(chain))
+    return mul(*scalars, body) if scalars else body
 
 
 def mul(*factors: Expr) -> Expr:

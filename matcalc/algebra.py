@@ -119,6 +119,9 @@ def matmul(*factors: Expr) -> Expr:
             f = Num(Fraction(1), f.shape)
         if len(flat) > 1 and f.is_scalar:
             scalars.append(f)
+        elif kept and isinstance(f, Num) and isinstance(kept[-1], Num) and isinstance(f.shape[0], int):
+            scalars.append(num(f.shape[0]))  # ones(r,k)*ones(k,c) = k*ones(r,c), k a number
+            kept[-1] = Num(Fraction(1), (kept[-1].shape[0], f.shape[1]))
         elif not isinstance(f, Eye):
             kept.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))
     body = _split_scalar_chain(kept) if kept else None
@@ -162,7 +165,7 @@ def mul(*factors: Expr) -> Expr:
         elif not f.is_scalar:
             body = f
         else:
-            base, p = _base_exp(f)
+            base, p = base_exp(f)
             powers[base] = powers.get(base, Fraction(0)) + p
     if coef == 0 or (body is not None and is_zero(body)):
         return zero(shape)
@@ -179,7 +182,8 @@ def mul(*factors: Expr) -> Expr:
     return out[0] if len(out) == 1 else Op("mul", tuple(out))
 
 
-def _base_exp(e: Expr) -> tuple[Expr, Fraction]:
+def base_exp(e: Expr) -> tuple[Expr, Fraction]:
+    """`x.^p` -> (x, p); anything else is its own base with exponent 1."""
     if isinstance(e, Op) and e.op == "pow":
         return e.args[0], e.args[1].value
     return e, Fraction(1)
@@ -209,7 +213,7 @@ def hadamard(*factors: Expr) -> Expr:
         return mul(*scalars, Num(Fraction(1), shape))
     powers: dict[Expr, Fraction] = {}
     for f in _flatten("hadamard", tuple(rest)):
-        base, p = _base_exp(f)
+        base, p = base_exp(f)
         powers[base] = powers.get(base, Fraction(0)) + p
     rest = [power(b, p) for b, p in powers.items() if p != 0]
     if not rest:

@@ -123,7 +123,7 @@ def _variables(f: Expr, names: list[str], decls: dict[str, Decl]) -> tuple[dict[
             syms[n] = _absent_symbol(n, decls.get(n), used)
             used |= {d for d in syms[n].shape if isinstance(d, str)}
             notes.append(f"{n} does not occur in the loss; its gradient is zero")
-        elif {"symmetric", "spd", "diagonal"} & syms[n].props:
+        elif {"symmetric", "spd", "diagonal", "probability"} & syms[n].props:
             notes.append(f"{n} is declared {' '.join(sorted(syms[n].props))}: its gradient is the unconstrained "
                          f"one G (df = tr(G' d{n}) for every admissible d{n}, which is what the checks test)")
     return syms, notes

@@ -93,6 +93,9 @@ def sample(sym: Sym, dims: dict[str, int], rng: random.Random, positive: bool, c
     b = [[_entry(rng, positive or sym.has("positive")) for _ in range(c)] for _ in range(r)]
     if sym.has("diagonal"):
         b = [[b[i][j] if i == j else Fraction(0) for j in range(c)] for i in range(r)]
+    if sym.has("probability"):  # nonnegative, each column sums to 1
+        sums = [sum((b[i][j] for i in range(r)), Fraction(0)) for j in range(c)]
+        return [[b[i][j] / sums[j] for j in range(c)] for i in range(r)]
     if sym.has("spd"):
         return [[sum((b[i][k] * b[j][k] for k in range(c)), Fraction(0)) + (r if i == j else 0)
                  for j in range(r)] for i in range(r)]
@@ -143,6 +146,8 @@ def _direction(sym: Sym, dims: dict[str, int], rng: np.random.Generator) -> np.n
     v = rng.standard_normal((_size(sym.shape[0], dims), _size(sym.shape[1], dims)))
     if sym.has("diagonal"):
         return np.diag(np.diag(v))
+    if sym.has("probability"):  # keep every column's sum
+        return v - v.mean(axis=0, keepdims=True)
     return (v + v.T) / 2 if sym.has("symmetric") else v
 
 
@@ -207,6 +212,8 @@ def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dic
             bump[i, j] = 1
             if syms[name].has("symmetric") and i != j:
                 bump[j, i] = 1
+            if syms[name].has("probability"):  # move mass within the column
+                bump[(i + 1) % bump.rows, j] = -1
             env = dict(x0)
             env[name] = x0[name] + t * bump
             ft = symbolic([f], env, dims)[0][0, 0]

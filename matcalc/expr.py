@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from .registry import OPS, SCALAR, Dim, Shape
 
-PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal")
+PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal", "probability")
 
 
 class Expr:
@@ -73,7 +73,8 @@ class Sym(Expr):
 
     def has(self, prop: str) -> bool:
         implied = {"spd": ("spd",), "symmetric": ("symmetric", "spd", "diagonal"),
-                   "invertible": ("invertible", "spd"), "positive": ("positive",), "diagonal": ("diagonal",)}
+                   "invertible": ("invertible", "spd"), "positive": ("positive", "probability"),
+                   "diagonal": ("diagonal",), "probability": ("probability",)}
         return any(p in self.props for p in implied.get(prop, (prop,)))
 
 

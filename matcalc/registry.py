@@ -200,6 +200,42 @@ def _np_sigmoid(a: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-a))
 
 
+def _column_rows(shapes: tuple[Shape, ...]) -> Shape:
+    """logsumexp works column by column (each column one sample): n x m -> 1 x m."""
+    return 1, shapes[0][1]
+
+
+def _np_logsumexp(a: np.ndarray) -> np.ndarray:
+    top = np.max(a, axis=0, keepdims=True)
+    with np.errstate(all="ignore"):
+        return top + np.log(np.sum(np.exp(a - top), axis=0, keepdims=True))
+
+
+def _np_softmax(a: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        e = np.exp(a - np.max(a, axis=0, keepdims=True))
+        return e / np.sum(e, axis=0, keepdims=True)
+
+
+def _sp_columns(a: sympy.Matrix, fn: Callable[[list], list]) -> sympy.Matrix:
+    cols = [fn([a[i, j] for i in range(a.rows)]) for j in range(a.cols)]
+    return sympy.Matrix(len(cols[0]), a.cols, lambda i, j: cols[j][i])
+
+
+def _sp_softmax_col(col: list) -> list:
+    total = sum(sympy.exp(e) for e in col)
+    return [sympy.exp(e) / total for e in col]
+
+
+def _sp_logsumexp_col(col: list) -> list:
+    return [sympy.log(sum(sympy.exp(e) for e in col))]
+
+
+def _sp_log_softmax_col(col: list) -> list:
+    lse = _sp_logsumexp_col(col)[0]
+    return [e - lse for e in col]
+
+
 # ---- the rows -----------------------------------------------------------------------------------
 
 def _rows() -> list[OpInfo]:
@@ -226,6 +262,12 @@ def _rows() -> list[OpInfo]:
         OpInfo("norm2", 1, _to_scalar, lambda a: _np_scalar(np.sqrt(np.sum(a * a))),
                lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{2}}",
                parse_name="norm2"),
+        OpInfo("softmax", 1, _first, _np_softmax, lambda a: _sp_columns(a, _sp_softmax_col),
+               r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax"),
+        OpInfo("log_softmax", 1, _first, lambda a: a - _np_logsumexp(a), lambda a: _sp_columns(a, _sp_log_softmax_col),
+               r"\log\operatorname{{softmax}}\left({0}\right)", parse_name="log_softmax"),
+        OpInfo("logsumexp", 1, _column_rows, _np_logsumexp, lambda a: _sp_columns(a, _sp_logsumexp_col),
+               r"\operatorname{{logsumexp}}\left({0}\right)", parse_name="logsumexp"),
         OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
                r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
@@ -242,6 +284,8 @@ def _rows() -> list[OpInfo]:
         ("relu", lambda a: np.maximum(a, 0.0), lambda e: sympy.Max(e, 0), r"\operatorname{{relu}}\left({0}\right)"),
         ("abs", np.abs, sympy.Abs, r"\left|{0}\right|"),
         ("sign", np.sign, sympy.sign, r"\operatorname{{sign}}\left({0}\right)"),
+        ("softplus", lambda a: np.logaddexp(0.0, a), lambda e: sympy.log(1 + sympy.exp(e)),
+         r"\operatorname{{softplus}}\left({0}\right)"),
         ("step", lambda a: (a > 0).astype(float), lambda e: sympy.Heaviside(e, 0),
          r"\operatorname{{step}}\left({0}\right)"),
     ]

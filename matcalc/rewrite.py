@@ -228,7 +228,7 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "square": lambda e: e.shape[0] == e.shape[1],
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
-        **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal")},
+        **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal", "probability")},
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
     }

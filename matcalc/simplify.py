@@ -71,6 +71,39 @@ def elementwise_transpose(e: Expr) -> Expr | None:
 
 
 @python_rule
+def distribute_cancelling(e: Expr) -> Expr | None:
+    """`S .* (B + C./S) => S .* B + C` (and likewise for scalar factors: `a*(x/a + b) => x + a*b`):
+    a factor is multiplied into a sum when it cancels in at least one term. Terminates: each
+    application removes a factor from at least one term and is never undone (nothing factors
+    elementwise or scalar products back out)."""
+    if not (isinstance(e, Op) and e.op in ("hadamard", "mul")):
+        return None
+    build = al.hadamard if e.op == "hadamard" else al.mul
+    for i, s in enumerate(e.args):
+        if isinstance(s, Op) and s.op == "add":
+            others = e.args[:i] + e.args[i + 1:]
+            if any(_cancels(others, t, e.op) for t in s.args):
+                return al.add(*(build(*others, t) for t in s.args))
+    return None
+
+
+def _cancels(others: tuple[Expr, ...], term: Expr, op: str) -> bool:
+    """Whether a factor of `others` meets a reciprocal power of itself in `term` (x and 1./x)."""
+    mine = dict(al.base_exp(f) for o in others for f in _factors(o, op))
+    for f in _factors(term, op):
+        base, p = al.base_exp(f)
+        if base in mine and (p > 0) != (mine[base] > 0):
+            return True
+    return False
+
+
+def _factors(e: Expr, op: str) -> tuple[Expr, ...]:
+    if isinstance(e, Op) and e.op == "mul" and op == "hadamard" and not e.is_scalar:
+        return e.args[:-1] + _factors(e.args[-1], op)
+    return e.args if isinstance(e, Op) and e.op == op else (e,)
+
+
+@python_rule
 def negate_sum(e: Expr) -> Expr | None:
     """`-A - B => -(A + B)`: a sum of negated terms shows its sign once (and, inside a product,
     the sign moves to the front: `C*(-A - B)*D` becomes `-C*(A + B)*D`)."""

@@ -239,7 +239,7 @@ class Typer:
             self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
         if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
-        return (a if OPS[f].elementwise or f == "inv" else (1, 1)), f
+        return OPS[f].shape(((self.find(a[0]), self.find(a[1])),)), f
 
     def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
         f, args = s.value, s.args

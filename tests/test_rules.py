@@ -111,8 +111,18 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
             decls.append(f"{names[name]}: s_{name} x s_{name} {props}")
         elif props:
             decls.append(f"{names[name]}: {props}")
-    syn = syn_replace(rule.pattern, new)
-    return to_expr(rule.text, syn, parse_decls("; ".join(decls))), names
+    new["ones"] = Syn("name", "O_ones")  # a constant whose size only the match can tell: type it as a
+    syn = syn_replace(rule.pattern, new)  # matrix of unknown size, then make it the ones matrix
+    e = to_expr(rule.text, syn, parse_decls("; ".join(decls)))
+    return replace_symbol(e, "O_ones", lambda sym: al.Num(Fraction(1), sym.shape)), names
+
+
+def replace_symbol(e: Expr, name: str, make: Callable[[Sym], Expr]) -> Expr:
+    if isinstance(e, Sym):
+        return make(e) if e.name == name else e
+    if isinstance(e, Op):
+        return al.build_op(e.op, tuple(replace_symbol(a, name, make) for a in e.args))
+    return e
 
 
 def op_names(e: Expr) -> frozenset[str]:
@@ -171,6 +181,9 @@ def sample(rng: np.random.Generator, shape: tuple[int, int], need: set[str], pro
         x = (x + x.T) / 2
     if "diagonal" in props and square:
         x = np.diag(np.diag(x))
+    if "probability" in props:  # nonnegative columns summing to 1
+        x = rng.uniform(0.1, 1.0, shape)
+        x = x / x.sum(axis=0, keepdims=True)
     return x
 
 
@@ -200,7 +213,7 @@ def make_instance(e: Expr, seed: int, frozen: set[str] = frozenset()) -> Instanc
     1, ...: square operands are seen at several sizes); a random point and direction per symbol
     (direction zero for the symbols in `frozen`)."""
     sizes: dict[str, int] = {}
-    for s in symbols(e):
+    for s in walk([e]):  # every node: constants such as ones(n,n) have sizes too
         for d in s.shape:
             if isinstance(d, str) and d not in sizes:
                 sizes[d] = 2 + seed % 3 + len(sizes)
@@ -369,6 +382,12 @@ PYTHON_CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("", "tanh(A')'", True),
         ("", "exp(x)'", False),
         ("", "inv(A')'", False),
+    ],
+    "distribute_cancelling": [
+        ("", "x.*(y + z./x)", True),
+        ("", "a*(x/a + y)", True),
+        ("", "x.*(1 - x)", False),
+        ("", "a*(x + y)", False),
     ],
     "negate_sum": [
         ("", "-A - B", True),

@@ -36,19 +36,25 @@ def _flatten_add(s: Syn) -> list[Syn]:
     return [x for a in s.args for x in (_flatten_add(a) if a.kind == "add" else [a])]
 
 
-def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None) -> dict[str, Expr]:
-    """{name: G} with df = sum of tr(G' dX): the gradients in denominator layout."""
-    log = log or Log()
+def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None,
+              watch: dict[Expr, str] | None = None) -> tuple[dict[str, Expr], dict[str, Expr]]:
+    """({name: G} with df = sum of tr(G' dX): the gradients in denominator layout, and {label: G}
+    for the nodes of df in `watch`: e.g. the differentials of named intermediates, whose G is the
+    gradient of the loss with respect to the intermediate)."""
+    log, watch = log or Log(), watch or {}
     if not df.has_d:
-        return {}
+        return {}, {}
     candidates, preds = index("adjoints"), predicates(wrt)
     tie = count()
     pending: dict[Expr, list[Expr]] = {df: [al.num(1)]}
     heap = [(-df.height, next(tie), df)]
     grads: dict[str, list[Expr]] = {}
+    seen: dict[str, list[Expr]] = {}
     while heap:
         node = heapq.heappop(heap)[2]
         g = al.add(*pending.pop(node))
+        if node in watch:
+            seen.setdefault(watch[node], []).append(g)
         if isinstance(node, Dif):
             grads.setdefault(node.var.name, []).append(g)
             continue
@@ -64,4 +70,4 @@ def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None) -> dict[str
                 pending[child] = []
                 heapq.heappush(heap, (-child.height, next(tie), child))
             pending[child].append(g2)
-    return {name: al.add(*gs) for name, gs in grads.items()}
+    return {name: al.add(*gs) for name, gs in grads.items()}, {name: al.add(*gs) for name, gs in seen.items()}

@@ -48,6 +48,13 @@ def split_coef(e: Expr) -> tuple[Fraction, Expr]:
     return Fraction(1), e
 
 
+def split_scalars(e: Expr) -> tuple[list[Expr], Expr]:
+    """`2*a*A*x` -> ([2, a], A*x): the scalar factors of a matrix and its matrix part."""
+    if isinstance(e, Op) and e.op == "mul" and not e.is_scalar:
+        return list(e.args[:-1]), e.args[-1]
+    return [], e
+
+
 def _check_same(shapes: list[Shape], what: str) -> Shape:
     for s in shapes[1:]:
         if s != shapes[0]:
@@ -247,6 +254,15 @@ def power(base: Expr, p: Fraction | int) -> Expr:
     return Op("pow", (base, num(p)))
 
 
+N_ARY = ("add", "matmul", "mul", "hadamard")
+
+
+def group(e: Expr) -> Expr:
+    """A program step kept whole inside later steps; needed only around what would otherwise
+    merge into its surroundings (sums and products: x*W stays a unit in (x*W)*c)."""
+    return Op("group", (e,)) if isinstance(e, Op) and e.op in N_ARY else e
+
+
 def call(op: str, arg: Expr) -> Expr:
     """A function-call operator; linear ones map zero to zero, det/inv of identity fold."""
     if OPS[op].linear and is_zero(arg):
@@ -268,3 +284,13 @@ def build_op(op: str, args: tuple[Expr, ...]) -> Expr:
     if op == "pow":
         return power(args[0], args[1].value)
     return call(op, args[0])
+
+
+def substitute(e: Expr, swap: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None) -> Expr:
+    """`e` with every sub-expression equal to a key of `swap` replaced by its value."""
+    memo = {} if memo is None else memo
+    if e in swap:
+        return swap[e]
+    if e not in memo:
+        memo[e] = build_op(e.op, tuple(substitute(a, swap, memo) for a in e.args)) if isinstance(e, Op) else e
+    return memo[e]

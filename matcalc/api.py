@@ -1,6 +1,7 @@
 """`grad`: text (or a tree) in, verified closed-form gradients out."""
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -9,14 +10,14 @@ from .adjoint import gradients
 from .check import CheckReport, verify
 from .differentiate import Differentiator
 from .errors import MatcalcError, ShapeError
-from .expr import Expr, Sym, walk
+from .expr import Expr, Num, Sym, walk
 from .parser import Decl, parse_decls, parse_syn
 from .printing import to_latex, to_text
 from .registry import fmt_shape
 from .share import common_subexpressions
 from .simplify import Simplifier
 from .steps import Log
-from .typer import DIM_NAMES, default_shape, to_expr
+from .typer import DIM_NAMES, default_shape, to_expr, to_program
 
 LAYOUTS = ("denominator", "numerator")
 
@@ -83,33 +84,81 @@ def parse(text: str, let: str | dict[str, Decl] | None = None) -> Expr:
     return to_expr(text, parse_syn(text), _decls(let))
 
 
+@dataclass(frozen=True)
+class Program:
+    """A loss given as named steps: `intermediates` maps each name to its (typed) expression."""
+
+    loss: Expr
+    text: str
+    intermediates: dict[str, Expr]
+
+
+def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
+    """Text (an expression, or a program of `name = expr` steps) or a tree, as a Program."""
+    if not isinstance(expr, str):
+        f = getattr(expr, "expr", expr)
+        if not isinstance(f, Expr):
+            raise MatcalcError(f"grad needs a loss as text or a matcalc expression, got {type(expr).__name__}")
+        return Program(f, to_text(f), {})
+    steps = to_program(expr, parse_syn(expr, "program"), decls)
+    inter = {name: e for name, e in steps[:-1]}
+    text = " ".join(expr.split()) if len(steps) > 1 else expr
+    return Program(steps[-1][1], text, inter)
+
+
 def _symbols(f: Expr) -> dict[str, Sym]:
     return {n.name: n for n in walk([f]) if isinstance(n, Sym)}
 
 
 def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | dict | None = None,
          layout: str = "denominator", check: bool = True, seed: int = 0, sympy_check: bool = True) -> Result:
-    """Gradients of the scalar loss `expr` with respect to each variable in `wrt`, verified."""
+    """Gradients of the scalar loss `expr` with respect to each variable in `wrt`, verified.
+
+    `expr` may be a program (`a1 = W1*x; h1 = sigmoid(a1); L = ...`): results then use its names,
+    and the gradients with respect to its intermediates (the backpropagated errors) are named
+    `delta<k>` (`delta2` for `a2`); an intermediate may also be asked for in `wrt`."""
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r} (use denominator or numerator)")
-    f = parse(expr, let) if isinstance(expr, str) else getattr(expr, "expr", expr)
-    if not isinstance(f, Expr):
-        raise MatcalcError(f"grad needs a loss as text or a matcalc expression, got {type(expr).__name__}")
+    decls = _decls(let)
+    prog = load(expr, decls)
+    f = prog.loss
     if not f.is_scalar:
         raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar")
     names = [wrt] if isinstance(wrt, str) else list(wrt)
-    syms, notes = _variables(f, names, _decls(let))
+    asked_inter = [n for n in names if n in prog.intermediates]
+    variables = [n for n in names if n not in prog.intermediates]
+    syms, notes = _variables(f, variables, decls)
     log = Log()
-    wrt_set = frozenset(names)
-    df = Differentiator(wrt_set, log)(f)
-    raw = gradients(df, wrt_set, log)
-    simp = Simplifier(wrt_set, log)
-    grads = {n: simp(raw[n]) if n in raw else al.zero(syms[n].shape) for n in names}
-    report = verify(f, grads, syms, seed, sympy_check) if check else None
+    through = frozenset(variables).union(*(prog.intermediates[n].syms for n in asked_inter))
+    diff = Differentiator(through, log)
+    df = diff(f)
+    steps = {n: al.group(e) for n, e in prog.intermediates.items()}
+    watch = {diff.memo[e]: n for n, e in steps.items() if e in diff.memo and diff.memo[e].has_d}
+    raw, cot = gradients(df, through, log, watch)
+    simp = Simplifier(through, log)
+    grads = {n: simp(raw[n]) if n in raw else al.zero(syms[n].shape) for n in variables}
+    deltas = {n: simp(g) for n, g in cot.items()}
+    grads.update({n: deltas.get(n, al.zero(prog.intermediates[n].shape)) for n in asked_inter})
+    report = None
+    if check:
+        report = verify(f, {n: grads[n] for n in variables}, syms, seed, sympy_check)
+        _verify_intermediates(prog, {n: grads[n] for n in asked_inter}, seed, sympy_check, report)
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
-    return _result(f, expr if isinstance(expr, str) else to_text(f), layout, grads, syms, report, notes, log)
+    return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
+
+
+def _verify_intermediates(prog: Program, grads: dict[str, Expr], seed: int, use_sympy: bool,
+                          report: CheckReport) -> None:
+    """dL/dv for an intermediate v is checked as the gradient of the loss with v made a free
+    symbol (v's definition replaced by the symbol in the loss and in the claimed gradient)."""
+    for name, g in grads.items():
+        stand_in = Sym(name, prog.intermediates[name].shape)
+        swap = {prog.intermediates[name]: stand_in}
+        f_v, g_v = al.substitute(prog.loss, swap), al.substitute(g, swap)
+        sub = verify(f_v, {name: g_v}, _symbols(f_v) | {name: stand_in}, seed, use_sympy)
+        report.merge(sub)
 
 
 def _variables(f: Expr, names: list[str], decls: dict[str, Decl]) -> tuple[dict[str, Sym], list[str]]:
@@ -140,13 +189,35 @@ def _absent_symbol(name: str, decl: Decl | None, used: set[str]) -> Sym:
     return Sym(name, (r, c), decl.props if decl else frozenset())
 
 
-def _result(f: Expr, loss_text: str, layout: str, grads: dict[str, Expr], syms: dict[str, Sym],
-            report: CheckReport | None, notes: list[str], log: Log) -> Result:
-    names, where = common_subexpressions(list(grads.values()))
-    where_text = []
-    for name, e in where:
-        own = {k: v for k, v in names.items() if k != e}
-        where_text.append((name, to_text(e, own)))
-    out = {n: Gradient(n, g, to_text(g, names), to_latex(g, names), fmt_shape(g.shape)) for n, g in grads.items()}
-    return Result(f, loss_text, layout, out, where, where_text, {k: syms[k] for k in sorted(syms)}, report,
+def delta_name(name: str, taken: set[str]) -> str:
+    """The name of dL/d(name): `a2` -> `delta2`, `z_3` -> `delta_3`, `y` -> `delta_y`."""
+    m = re.fullmatch(r"[A-Za-z]+(_?\d+)", name)
+    out = "delta" + m.group(1) if m else "delta_" + name
+    return out if out not in taken else "delta_" + name
+
+
+def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, Sym], deltas: dict[str, Expr],
+            asked: list[str], report: CheckReport | None, notes: list[str], log: Log) -> Result:
+    taken = set(syms) | set(prog.intermediates)
+    fixed = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
+    fixed.update({al.group(e): n for e, n in list(fixed.items())})
+    named_deltas: dict[Expr, str] = {}
+    for n, g in sorted(deltas.items(), key=lambda item: list(prog.intermediates).index(item[0])):
+        g = al.split_scalars(g)[1]  # delta2 = A2 - Y, with the 1/m of a batch mean left outside
+        if not isinstance(g, (Sym, Num)) and g not in named_deltas:
+            named_deltas[g] = delta_name(n, taken)
+            taken.add(named_deltas[g])
+    for n in asked:  # an intermediate asked for is always named, and its gradient is its definition
+        if deltas.get(n) in named_deltas:
+            fixed[deltas[n]] = named_deltas.pop(deltas[n])
+    names, where = common_subexpressions(list(grads.values()), fixed, named_deltas)
+    where_text = [(n, to_text(e, _without(names, e))) for n, e in where]
+    out = {n: Gradient(n, g, to_text(g, _without(names, g)), to_latex(g, _without(names, g)), fmt_shape(g.shape))
+           for n, g in grads.items()}
+    return Result(prog.loss, prog.text, layout, out, where, where_text, {k: syms[k] for k in sorted(syms)}, report,
                   notes, log)
+
+
+def _without(names: dict[Expr, str], e: Expr) -> dict[Expr, str]:
+    """Names for printing `e` itself: everything but e's own name."""
+    return {k: v for k, v in names.items() if k != e} if e in names else names

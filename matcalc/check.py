@@ -49,6 +49,16 @@ class CheckReport:
             parts.append(f"numeric (rel. err {self.numeric_max_rel_err:.0e})")
         return "verified: " + " and ".join(parts) if parts else "not verified"
 
+    def merge(self, other: "CheckReport") -> None:
+        """Fold in the report of a further check (another variable, other sizes)."""
+        self.dims = {**other.dims, **self.dims}
+        errs = [e for e in (self.numeric_max_rel_err, other.numeric_max_rel_err) if e is not None]
+        self.numeric_max_rel_err = max(errs) if errs else None
+        self.sympy_entries += other.sympy_entries
+        self.sympy_exact &= other.sympy_exact or not other.sympy_entries
+        self.sympy_max_err = max(self.sympy_max_err, other.sympy_max_err)
+        self.notes += other.notes
+
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "sizes": self.dims,
                 "numeric": {"max_rel_err": self.numeric_max_rel_err},

@@ -43,6 +43,8 @@ def _to_syn(tree: lark.Tree | lark.Token) -> Syn:
         return Syn("number", Fraction(str(kids[0])), (), span)
     if tree.data == "name":
         return Syn("name", str(kids[0]), (), span)
+    if tree.data == "assign":
+        return Syn("assign", str(kids[0]), (_to_syn(kids[1]),), span)
     if tree.data == "call":
         return Syn("call", str(kids[0]), tuple(_to_syn(k) for k in kids[1:] if k is not None), span)
     return Syn(str(tree.data), None, tuple(_to_syn(k) for k in kids), span)

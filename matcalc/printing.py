@@ -157,6 +157,10 @@ class TextPrinter:
     def op_call(self, e: Op) -> tuple[str, int]:
         return f"{OPS[e.op].parse_name}({self.render(e.args[0])[0]})", ATOM
 
+    def op_group(self, e: Op) -> tuple[str, int]:
+        """An unnamed program step prints as its content (named ones print their name)."""
+        return self.render(e.args[0])
+
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
          "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}

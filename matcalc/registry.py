@@ -248,6 +248,8 @@ def _rows() -> list[OpInfo]:
         OpInfo("pow", 2, _first, _np_pow, _sp_pow, "{0}^{{{1}}}"),
     ]
     functions = [
+        # a named step of a program, kept whole so that its gradient can be named (delta2 for a2)
+        OpInfo("group", 1, _first, lambda a: a, lambda a: a, "{0}", linear=True, parse_name="group"),
         OpInfo("tr", 1, _square_to_scalar, lambda a: _np_scalar(np.trace(a)), lambda a: _sp_scalar(a.trace()),
                r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr"),
         OpInfo("det", 1, _square_to_scalar, lambda a: _np_scalar(np.linalg.det(a)), lambda a: _sp_scalar(a.det()),

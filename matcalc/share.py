@@ -25,6 +25,21 @@ def _small(e: Expr, limit: int = MIN_NODES) -> bool:
 MIN_CHARS = 10  # a sub-expression repeated within one gradient is named only if at least this long
 
 
+def _top_level(roots: list[Expr]) -> set[Expr]:
+    """The factors and terms a result is directly built from (through products, sums and
+    transposes): `delta1` in `delta1*x'`, but not `W2'*delta2` inside `(W2'*delta2).*h1`."""
+    out: set[Expr] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node in out:
+            continue
+        out.add(node)
+        if isinstance(node, Op) and node.op in ("mul", "matmul", "add", "transpose", "group"):
+            stack.extend(node.args)
+    return out
+
+
 def _reach(order: list[Expr], roots: list[Expr]) -> dict[Expr, frozenset[int]]:
     """For each node, the indices of the roots it occurs in."""
     reach: dict[Expr, set[int]] = {}
@@ -36,10 +51,15 @@ def _reach(order: list[Expr], roots: list[Expr]) -> dict[Expr, frozenset[int]]:
     return {k: frozenset(v) for k, v in reach.items()}
 
 
-def common_subexpressions(roots: list[Expr], prefix: str = "t") -> tuple[dict[Expr, str], list[tuple[str, Expr]]]:
-    """(names, where): `where` lists (name, expr) in evaluation order. A sub-expression is named
-    when it is used twice or more, is not tiny, and either occurs in several results (the
-    activations and errors shared by the gradients of a network) or is long."""
+def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = None,
+                          offered: dict[Expr, str] | None = None,
+                          prefix: str = "t") -> tuple[dict[Expr, str], list[tuple[str, Expr]]]:
+    """(names, where): `where` lists (name, expr) in evaluation order. Sub-expressions in `fixed`
+    (a program's intermediates) are always named where they occur; the others are named when they
+    are used twice or more, are not tiny, and either occur in several results (the activations
+    and errors shared by the gradients of a network) or are long: with the name `offered` for
+    them (`delta2`), else `t1`, `t2`, ..."""
+    fixed, offered = fixed or {}, offered or {}
     order = walk(roots)
     reach = _reach(order, roots)
     uses: dict[Expr, int] = {r: 1 for r in roots}
@@ -48,11 +68,23 @@ def common_subexpressions(roots: list[Expr], prefix: str = "t") -> tuple[dict[Ex
             uses[c] = uses.get(c, 0) + 1
     names: dict[Expr, str] = {}
     where: list[tuple[str, Expr]] = []
+    auto, top = 0, _top_level(roots)
     for node in order:
+        if node in fixed:
+            names[node] = fixed[node]
+            if fixed[node] not in (n for n, _ in where):  # a2 and its group(a2) are one step
+                where.append((names[node], node))
+            continue
+        if node in offered and node in top and node not in roots and not _small(node, 3):
+            names[node] = offered[node]  # a backpropagated error that a gradient is built from
+            where.append((names[node], node))
+            continue
         trivial = isinstance(node, Op) and node.op == "transpose" and node.args[0] in names
         candidate = uses.get(node, 0) >= 2 and isinstance(node, Op) and not _small(node) and node not in roots
         if candidate and not trivial and (len(reach[node]) > 1 or len(to_text(node, names)) >= MIN_CHARS):
-            names[node] = f"{prefix}{len(where) + 1}"
+            if node not in offered:
+                auto += 1
+            names[node] = offered.get(node, f"{prefix}{auto}")
             where.append((names[node], node))
     return names, where
 

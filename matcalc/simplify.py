@@ -10,7 +10,7 @@ from fractions import Fraction
 from itertools import combinations
 
 from . import algebra as al
-from .expr import Expr, Op
+from .expr import Expr, Num, Op
 from .registry import OPS
 from .rewrite import PYTHON_RULES, index, instantiate, load_table, match, holds, predicates, python_rule
 from .steps import Log
@@ -23,6 +23,28 @@ def _term_parts(t: Expr) -> tuple[list[Expr], list[Expr]]:
         scalars, t = list(t.args[:-1]), t.args[-1]
     factors = list(t.args) if isinstance(t, Op) and t.op == "matmul" else [t]
     return scalars, factors
+
+
+@python_rule
+def factor_scalar(e: Expr) -> Expr | None:
+    """`A/m - Y/m => (A - Y)/m`: a scalar factor (not a number) common to every term comes out.
+    Terminates: the copies of the factor become one."""
+    if not (isinstance(e, Op) and e.op == "add"):
+        return None
+    parts = [_scalar_factors(t) for t in e.args]
+    common = [f for f in parts[0] if all(f in p for p in parts[1:])]
+    if not common:
+        return None
+    inv = [al.power(f, -1) for f in common]
+    return al.mul(*common, al.add(*(al.mul(*inv, t) for t in e.args)))
+
+
+def _scalar_factors(t: Expr) -> list[Expr]:
+    """The symbolic scalar factors of a term (not its number, nor its matrix body)."""
+    if not (isinstance(t, Op) and t.op == "mul"):
+        return []
+    scalars = t.args if t.is_scalar else t.args[:-1]
+    return [f for f in scalars if not isinstance(f, Num)]
 
 
 @python_rule
@@ -101,6 +123,50 @@ def _factors(e: Expr, op: str) -> tuple[Expr, ...]:
     if isinstance(e, Op) and e.op == "mul" and op == "hadamard" and not e.is_scalar:
         return e.args[:-1] + _factors(e.args[-1], op)
     return e.args if isinstance(e, Op) and e.op == op else (e,)
+
+
+EXPAND_LIMIT = 40  # nodes: expanding is tried only on small sums, where its cost is bounded
+
+
+@python_rule
+def expand_if_shorter(e: Expr) -> Expr | None:
+    """`A.*(1 - Y) - Y.*(1 - A) => A - Y`: multiply out the products of a small sum when the
+    terms then cancel to something smaller. Terminates: the result is strictly smaller."""
+    if not (isinstance(e, Op) and e.op == "add") or _tree_size(e, EXPAND_LIMIT) >= EXPAND_LIMIT:
+        return None
+    raw = [t2 for t in e.args for t2 in _expand(t)]
+    expanded = al.add(*raw)
+    kept = len(expanded.args) if isinstance(expanded, Op) and expanded.op == "add" else 1
+    cancelled = kept < len(raw)
+    return expanded if cancelled and _tree_size(expanded, EXPAND_LIMIT) < _tree_size(e, EXPAND_LIMIT) else None
+
+
+def _expand(t: Expr) -> list[Expr]:
+    """The terms of `t` multiplied out over one sum among its elementwise or scalar factors."""
+    if not (isinstance(t, Op) and t.op in ("hadamard", "mul")):
+        return [t]
+    build = al.hadamard if t.op == "hadamard" else al.mul
+    for i, f in enumerate(t.args):
+        if isinstance(f, Op) and f.op == "add":
+            rest = t.args[:i] + t.args[i + 1:]
+            return [x for s in f.args for x in _expand(build(*rest, s))]
+        if isinstance(f, Op) and f.op == "hadamard" and t.op == "mul":
+            inner = _expand(f)
+            if len(inner) > 1:
+                return [build(*(t.args[:i] + t.args[i + 1:]), x) for x in inner]
+    return [t]
+
+
+def _tree_size(e: Expr, limit: int) -> int:
+    """Nodes of the written-out sum-and-product structure (anything else, such as a function
+    call or a matrix product, counts as one node); counting stops at `limit`."""
+    count, stack = 0, [e]
+    while stack and count < limit:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, Op) and node.op in ("add", "mul", "hadamard", "pow", "transpose"):
+            stack.extend(node.args)
+    return count
 
 
 @python_rule

@@ -7,6 +7,7 @@ the dimensions still unknown and builds the tree through the canonical construct
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable
@@ -56,6 +57,8 @@ class Typer:
     closed: bool = False
     parent: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    defs: dict = field(default_factory=dict)  # program intermediates: name -> Syn of its definition
+    built: dict = field(default_factory=dict)  # name -> Expr, filled in pass 2
     symbols: dict = field(default_factory=dict)
     numbers: set = field(default_factory=set)
 
@@ -87,7 +90,17 @@ class Typer:
         return "scalar" if (r, c) == (1, 1) else f"{r} x {c}"
 
     def fail(self, syn: Syn, what: str, a: ShapeT, b: ShapeT) -> ShapeError:
-        return ShapeError(f"shape mismatch in '{snippet(self.text, syn)}': {what} ({self.show(a)} and {self.show(b)})")
+        text = snippet(self.text, syn)
+        return ShapeError(f"shape mismatch in '{text}': {what} ({self.show(a)} and {self.show(b)}){self.hint(text)}")
+
+    def hint(self, text: str) -> str:
+        """Point at undeclared one-letter-kind scalars (a-g), the usual surprise."""
+        words = set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text))
+        scalars = sorted(n for n in words & set(self.symbols) if n not in self.decls and not any(default_shape(n)))
+        if not scalars:
+            return ""
+        return (f"; note: {', '.join(scalars)} {'is a scalar' if len(scalars) == 1 else 'are scalars'} by default "
+                f"(names starting with a-g), declare e.g. '{scalars[0]}: n' for a vector")
 
     def unify(self, syn: Syn, a: ShapeT, b: ShapeT, what: str) -> None:
         if not (self.unify_dim(a[0], b[0]) and self.unify_dim(a[1], b[1])):
@@ -114,9 +127,13 @@ class Typer:
 
     def infer_name(self, s: Syn) -> tuple[ShapeT, str]:
         name = s.value
+        if name in self.defs:
+            return self.info[id(self.defs[name])][0], "def"
         e = self.bound(name)
         if e is not None:
             return e.shape, "bound"
+        if name not in self.decls and name in self.declared_dims():
+            return (1, 1), "dimension"  # a dimension used as a number: `.../m` for a batch mean
         if name in ("eye",):
             v = Unknown()
             return (v, v), "eye"
@@ -127,6 +144,18 @@ class Typer:
         if self.closed:
             raise ParseError(f"unknown name '{name}'", self.text, s.span[0])
         return self.symbol_shape(name), "symbol"
+
+    def declared_dims(self) -> set[str]:
+        return {d for decl in self.decls.values() if decl.shape for d in decl.shape if isinstance(d, str)}
+
+    def infer_assign(self, s: Syn) -> tuple[ShapeT, str]:
+        name = s.value
+        if name in self.defs or name in self.symbols or name in self.decls:
+            what = "defined twice" if name in self.defs else "used before its definition, or declared"
+            raise ParseError(f"'{name}' is {what}", self.text, s.span[0])
+        shape = self.infer(s.args[0])
+        self.defs[name] = s.args[0]
+        return shape, "assign"
 
     def symbol_shape(self, name: str) -> ShapeT:
         if name not in self.symbols:
@@ -299,13 +328,21 @@ class Typer:
         return Num(s.value, self.resolve(s, 1))
 
     def build_name(self, s: Syn, d: str) -> Expr:
+        if d == "def":  # kept whole inside later steps: x*W stays a unit in (x*W)*c
+            return al.group(self.built[s.value])
         if d == "bound":
             return self.bound(s.value)
+        if d == "dimension":
+            return Sym(s.value, (1, 1), frozenset({"dimension"}))
         if d == "symbol":
             decl = self.decls.get(s.value)
             return Sym(s.value, self.resolve(s), decl.props if decl else frozenset())
         shape = self.resolve(s)
         return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
+
+    def build_assign(self, s: Syn, d: str) -> Expr:
+        self.built[s.value] = self.build(s.args[0])
+        return self.built[s.value]
 
     def build_transpose(self, s: Syn, d: str) -> Expr:
         return al.transpose(self.build(s.args[0]))
@@ -366,6 +403,16 @@ class Typer:
             shape = self.resolve(s)
             return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
         return al.call(d, self.build(s.args[0]))
+
+
+def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None) -> list[tuple[str | None, Expr]]:
+    """Type a program (`Syn` of kind `program`): [(name or None, expr)] for its statements, typed
+    together (one unification over all of them), each able to use the names defined before it."""
+    t = Typer(text, decls or {})
+    for stmt in syn.args:
+        t.infer(stmt)
+    t.name_dims()
+    return [(stmt.value if stmt.kind == "assign" else None, t.build(stmt)) for stmt in syn.args]
 
 
 def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,

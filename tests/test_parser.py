@@ -49,7 +49,7 @@ def _symbols(e):
 
 @pytest.mark.parametrize("text,fragment", [
     ("A*+", "unexpected end of input"), ("tr(A*X", "unexpected end of input"), ("A ** B", "unexpected '*'"),
-    ("x # y", "unexpected character '#'"), ("f(x,)", "unexpected ')'"), ("", "empty expression"),
+    ("x $ y", "unexpected character '$'"), ("f(x,)", "unexpected ')'"), ("", "empty expression"),
     ("tr", "'tr' is a function"),
 ])
 def test_parse_errors_have_a_caret(text: str, fragment: str) -> None:

@@ -389,6 +389,18 @@ PYTHON_CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("", "x.*(1 - x)", False),
         ("", "a*(x + y)", False),
     ],
+    "expand_if_shorter": [
+        ("", "x.*(1 - y) - y.*(1 - x)", True),
+        ("a: scalar", "a*(x + y) - a*x", True),
+        ("", "x.*(1 - y) + y", False),
+        ("", "x.*(y + z)", False),
+    ],
+    "factor_scalar": [
+        ("m: scalar", "x/m - y/m", True),
+        ("a: scalar", "2*a*x + a*y", True),
+        ("a: scalar", "a*x + y", False),
+        ("", "2*x + 2*y", False),
+    ],
     "negate_sum": [
         ("", "-A - B", True),
         ("", "-A*x - 2*B*x - y", True),

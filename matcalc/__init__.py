@@ -4,7 +4,8 @@
     >>> matcalc.grad("tr(A*X*B)", wrt="X")["X"].text
     "A'*B'"
 """
-from .api import Gradient, Result, grad, parse
+from .api import Gradient, Result, grad, load, parse
+from .parser import parse_decls
 from .errors import CheckError, DomainError, MatcalcError, ParseError, ShapeError, UnsupportedError
 from .symbols import (Matrix, Scalar, Term, Vector, abs, cos, det, diag, exp, eye, inv, log, logdet, norm1, norm2,
                       ones, relu, sigmoid, sign, sin, sqrt, sum, tanh, tr)

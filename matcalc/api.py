@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from . import algebra as al
 from .adjoint import gradients
-from .check import CheckReport, verify
+from .check import NONSMOOTH, CheckReport, verify
 from .differentiate import Differentiator
 from .errors import MatcalcError, ShapeError
-from .expr import Expr, Num, Sym, walk
-from .parser import Decl, parse_decls, parse_syn
+from .expr import Expr, Num, Op, Sym, walk
+from .parser import Decl, parse_decls, parse_syn, snippet
 from .printing import to_latex, to_text
 from .registry import fmt_shape
 from .share import common_subexpressions
@@ -100,9 +100,10 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
         if not isinstance(f, Expr):
             raise MatcalcError(f"grad needs a loss as text or a matcalc expression, got {type(expr).__name__}")
         return Program(f, to_text(f), {})
-    steps = to_program(expr, parse_syn(expr, "program"), decls)
+    syn = parse_syn(expr, "program")
+    steps = to_program(expr, syn, decls)
     inter = {name: e for name, e in steps[:-1]}
-    text = " ".join(expr.split()) if len(steps) > 1 else expr
+    text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
     return Program(steps[-1][1], text, inter)
 
 
@@ -129,6 +130,10 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     asked_inter = [n for n in names if n in prog.intermediates]
     variables = [n for n in names if n not in prog.intermediates]
     syms, notes = _variables(f, variables, decls)
+    kinks = sorted({n.op for n in walk([f]) if isinstance(n, Op) and n.op in NONSMOOTH})
+    if kinks:
+        notes.append(f"{', '.join(kinks)}: at a kink (argument 0) the derivative is taken as 0 "
+                     "(step(0) = 0, sign(0) = 0), a subgradient")
     log = Log()
     through = frozenset(variables).union(*(prog.intermediates[n].syms for n in asked_inter))
     diff = Differentiator(through, log)
@@ -212,8 +217,10 @@ def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, 
             fixed[deltas[n]] = named_deltas.pop(deltas[n])
     names, where = common_subexpressions(list(grads.values()), fixed, named_deltas)
     where_text = [(n, to_text(e, _without(names, e))) for n, e in where]
-    out = {n: Gradient(n, g, to_text(g, _without(names, g)), to_latex(g, _without(names, g)), fmt_shape(g.shape))
-           for n, g in grads.items()}
+    # a gradient that is a named delta prints as its name (db2 = delta2); an intermediate asked
+    # for prints its definition (the where entry of its delta is then that same text)
+    own = {n: _without(names, g) if g in fixed else names for n, g in grads.items()}
+    out = {n: Gradient(n, g, to_text(g, own[n]), to_latex(g, own[n]), fmt_shape(g.shape)) for n, g in grads.items()}
     return Result(prog.loss, prog.text, layout, out, where, where_text, {k: syms[k] for k in sorted(syms)}, report,
                   notes, log)
 

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="matcalc", description="Closed-form, verified gradients of matrix expressions.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grad", help="derive the gradient of a scalar loss")
-    g.add_argument("expr", help="the loss, e.g. \"tr(A*X*B)\"")
+    g.add_argument("expr", nargs="?", help="the loss, e.g. \"tr(A*X*B)\", or a program \"a = W*x; L = sum(a)\"")
+    g.add_argument("--program", metavar="FILE", help="read the loss as a program of `name = expr` steps "
+                   "(one per line or separated by ';') from FILE, or from standard input with -")
     g.add_argument("--wrt", action="append", required=True, help="a variable (repeat for several)")
     g.add_argument("--let", default="", help='declarations, e.g. "A: n x n symmetric; lam: scalar"')
     g.add_argument("--format", choices=("text", "latex", "json"), default="text")
@@ -37,10 +39,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _loss_text(args: argparse.Namespace) -> str:
+    if (args.expr is None) == (args.program is None):
+        raise MatcalcError("give the loss either as an argument or with --program FILE (not both)")
+    if args.program is None:
+        return args.expr
+    if args.program == "-":
+        return sys.stdin.read()
+    try:
+        with open(args.program, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as err:
+        raise MatcalcError(f"cannot read the program: {err.strerror}: {args.program}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        r = grad(args.expr, args.wrt, args.let, layout=args.layout, check=not args.no_check, seed=args.seed)
+        r = grad(_loss_text(args), args.wrt, args.let, layout=args.layout, check=not args.no_check, seed=args.seed)
     except MatcalcError as err:
         print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
         return 2

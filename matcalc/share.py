@@ -75,7 +75,7 @@ def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = Non
             if fixed[node] not in (n for n, _ in where):  # a2 and its group(a2) are one step
                 where.append((names[node], node))
             continue
-        if node in offered and node in top and node not in roots and not _small(node, 3):
+        if node in offered and node in top and not _small(node, 3):
             names[node] = offered[node]  # a backpropagated error that a gradient is built from
             where.append((names[node], node))
             continue

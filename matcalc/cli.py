@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grad", help="derive the gradient of a scalar loss")
     g.add_argument("expr", nargs="?", help="the loss, e.g. \"tr(A*X*B)\", or a program \"a = W*x; L = sum(a)\"")
+    g.add_argument("--loss", dest="loss", help=argparse.SUPPRESS)  # a loss that starts with '-'
     g.add_argument("--program", metavar="FILE", help="read the loss as a program of `name = expr` steps "
                    "(one per line or separated by ';') from FILE, or from standard input with -")
     g.add_argument("--wrt", action="append", required=True, help="a variable (repeat for several)")
@@ -53,8 +54,18 @@ def _loss_text(args: argparse.Namespace) -> str:
         raise MatcalcError(f"cannot read the program: {err.strerror}: {args.program}") from None
 
 
+def _protect_negative_loss(argv: list[str]) -> list[str]:
+    """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option here is long (--x)."""
+    return [f"--loss={a}" if a.startswith("-") and not a.startswith("--") and a != "-h" else a for a in argv]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_protect_negative_loss(sys.argv[1:] if argv is None else argv))
+    if args.command == "grad" and args.loss is not None:
+        if args.expr is not None:
+            print("matcalc: MatcalcError: two losses given", file=sys.stderr)
+            return 2
+        args.expr = args.loss
     try:
         r = grad(_loss_text(args), args.wrt, args.let, layout=args.layout, check=not args.no_check, seed=args.seed)
     except MatcalcError as err:

@@ -135,3 +135,8 @@ def test_python_front_end_builds_the_same_tree() -> None:
     assert loss.expr == matcalc.parse("0.5*norm2(W*tanh(x) - y)^2", "W: m x n; x: n; y: m")
     with pytest.raises(matcalc.ShapeError, match="in W @ y"):
         W @ y
+
+
+def test_cli_loss_may_start_with_a_minus(capsys: pytest.CaptureFixture) -> None:
+    assert main(["grad", "-y'*log(softmax(z))", "--wrt", "z", "--let", "y: probability"]) == 0
+    assert "d/dz = softmax(z) - y" in capsys.readouterr().out

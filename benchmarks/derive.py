@@ -1,9 +1,10 @@
 """Derivation benchmark: how fast matcalc derives, and how the result grows with depth.
 
     python benchmarks/derive.py            # full run
-    python benchmarks/derive.py --quick    # fewer repeats, MLP up to L=16
+    python benchmarks/derive.py --quick    # fewer repeats, MLP and program up to L=16
+    python benchmarks/derive.py --show     # also print the L=4 program's result in full
 
-Prints numbers only; it asserts nothing about time. Two parts:
+Prints numbers only; it asserts nothing about time. Three parts:
 
 (a) the catalogue: every case of tests/test_cookbook.py's CASES when that file exists (else a
     built-in list of classic cases). For each: the median time of `grad(..., check=False)` and the
@@ -13,6 +14,11 @@ Prints numbers only; it asserts nothing about time. Two parts:
     every W_k, for L = 1, 2, 4, ..., 64: derivation time, result size in distinct nodes (dag_size
     over gradients and `where` subexpressions) and in printed characters, and both per layer,
     which stay flat when growth is linear.
+(c) the program family: an L-layer network with biases written as a program of steps,
+    z1 = W1*x + b1; h1 = tanh(z1); ...; zL = WL*h{L-1} + bL; L = -y'*log(softmax(zL)),
+    hidden activation tanh or sigmoid (--activation), gradient with respect to every W_k and b_k,
+    for L = 1, 2, 4, ..., 64: the same columns as (b), plus the size of the L=4 result printed in
+    full (print(r)); --show prints it.
 """
 from __future__ import annotations
 
@@ -237,13 +243,93 @@ def bench_mlp(depths: list[int], repeats: int, shapes: str) -> None:
     print("    up slowly because names lengthen with L (t9 -> t10, W_9 -> W_10), an O(L log L) term in the text only")
 
 
+# ---------------------------------------------------------------- program family
+
+
+def program(L: int, activation: str = "tanh", shapes: str = "square") -> tuple[str, list[str], str]:
+    """An L-layer network with biases as a program, with its wrt list and declarations.
+
+    z1 = W1*x + b1; h1 = act(z1); ...; zL = WL*h{L-1} + bL; L = -y'*log(softmax(zL)).
+    square: every W_k is n x n and every b_k is n. alternate: layer widths alternate n, m, n, ...
+    so that W_k is d_k x d_{k-1}, b_k is d_k, with d_0 = n (x: n) and y: d_L. The b_k must be
+    declared: a name such as b1 is a scalar by default."""
+    steps, h = [], "x"
+    for k in range(1, L + 1):
+        steps.append(f"z{k} = W{k}*{h} + b{k}")
+        if k < L:
+            steps.append(f"h{k} = {activation}(z{k})")
+            h = f"h{k}"
+    steps.append(f"L = -y'*log(softmax(z{L}))")
+    wrt = [f"W{k}" for k in range(1, L + 1)] + [f"b{k}" for k in range(1, L + 1)]
+    if shapes == "square":
+        dim = lambda k: "n"  # noqa: E731
+    else:
+        dim = lambda k: "n" if k % 2 == 0 else "m"  # noqa: E731
+    let = f"x: n; y: {dim(L)}; " + "; ".join(f"W{k}: {dim(k)} x {dim(k - 1)}; b{k}: {dim(k)}" for k in range(1, L + 1))
+    return "; ".join(steps), wrt, let
+
+
+def bench_program(depths: list[int], repeats: int, shapes: str, activation: str, show: bool) -> None:
+    print(f"(c) program family, {shapes} weights, {activation} hidden layers: z1 = W1*x + b1; h1 = {activation}(z1); ...; "
+          f"L = -y'*log(softmax(zL))")
+    print(f"    wrt W1..WL and b1..bL, check=False, median of {repeats} runs")
+    head = (f"    {'L':>3}  {'prog chars':>10}  {'derive ms':>10}  {'ms / L':>7}  {'nodes':>6}  {'nodes / L':>9}  "
+            f"{'chars':>6}  {'chars / L':>9}  {'where':>5}")
+    print(head)
+    print("    " + "-" * (len(head) - 4))
+    rows = []
+    for L in depths:
+        text, wrt, let = program(L, activation, shapes)
+        try:
+            r = matcalc.grad(text, wrt=wrt, let=let, check=False)
+            t = median_time(lambda: matcalc.grad(text, wrt=wrt, let=let, check=False), repeats)
+        except Exception as err:  # noqa: BLE001
+            print(f"    {L:>3}  {len(text):>10}  error: {type(err).__name__}: {str(err)[:200]}")
+            continue
+        missing = [w for w in wrt if w not in r.gradients]
+        exprs = [g.expr for g in r.gradients.values()] + [e for _, e in r.where]
+        nodes = dag_size(exprs)
+        chars = sum(len(g.text) for g in r.gradients.values()) + sum(len(w) for _, w in r.where_text)
+        rows.append((L, t, nodes, chars))
+        print(f"    {L:>3}  {len(text):>10}  {t * 1e3:10.1f}  {t * 1e3 / L:7.2f}  {nodes:>6}  {nodes / L:9.1f}  "
+              f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}"
+              + (f"  ! no gradient for {', '.join(missing)}" if missing else ""))
+    if len(rows) >= 2:
+        (l1, t1, n1, c1), (l2, t2, n2, c2) = rows[-2], rows[-1]
+        k = math.log(l2 / l1)
+        print(f"    growth exponent L={l1}->{l2} (1 = linear, 2 = quadratic): time {math.log(t2 / t1) / k:.2f}, "
+              f"nodes {math.log(n2 / n1) / k:.2f}, chars {math.log(c2 / c1) / k:.2f}")
+    big = [row for row in rows if row[0] == 64]
+    if big:
+        print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
+              f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
+    print("    target: linear growth -> per-layer columns stay flat (chars / L creeps up slowly as names lengthen)")
+    # the L=4 result as a reader sees it: the where list should name the backpropagated deltas
+    text, wrt, let = program(4, activation, shapes)
+    try:
+        r = matcalc.grad(text, wrt=wrt, let=let, check=False)
+    except Exception as err:  # noqa: BLE001
+        print(f"    L=4 in full: error: {type(err).__name__}: {str(err)[:200]}")
+        return
+    full = str(r)
+    deltas = [n for n, _ in r.where if n.startswith("delta")]
+    print(f"    L=4 in full (print(r)): {len(full.splitlines())} lines, {len(full)} chars, {len(r.where)} where "
+          f"entries, named deltas: {', '.join(deltas) if deltas else 'none'}{'' if show else ' (--show prints it)'}")
+    if show:
+        print("\n".join(f"    {line}" if line else "" for line in full.splitlines()))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer repeats, MLP up to L=16")
+    p.add_argument("--quick", action="store_true", help="fewer repeats, MLP and program up to L=16")
     p.add_argument("--shapes", choices=("square", "alternate"), default="square",
-                   help="MLP weights all n x n, or alternating n x m / m x n")
-    p.add_argument("--no-catalogue", action="store_true", help="only the MLP family")
-    p.add_argument("--no-mlp", action="store_true", help="only the catalogue")
+                   help="MLP and program weights all n x n, or alternating n x m / m x n")
+    p.add_argument("--activation", choices=("tanh", "sigmoid"), default="tanh",
+                   help="hidden activation of the program family")
+    p.add_argument("--show", action="store_true", help="print the L=4 program's result in full")
+    p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue")
+    p.add_argument("--no-mlp", action="store_true", help="skip the MLP family")
+    p.add_argument("--no-program", action="store_true", help="skip the program family")
     args = p.parse_args(argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     print(f"matcalc {matcalc.__version__} from {Path(matcalc.__file__).parent}, Python {sys.version.split()[0]}"
@@ -256,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_mlp:
         depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
         bench_mlp(depths, repeats=3 if args.quick else 5, shapes=args.shapes)
+        print()
+    if not args.no_program:
+        depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
+        bench_program(depths, repeats=3 if args.quick else 5, shapes=args.shapes,
+                      activation=args.activation, show=args.show)
     return 0
 
 

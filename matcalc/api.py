@@ -12,7 +12,7 @@ from .differentiate import Differentiator
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, parse_decls, parse_syn, snippet
-from .printing import to_latex, to_text
+from .printing import latex_name, to_latex, to_text
 from .registry import fmt_shape
 from .share import common_subexpressions
 from .simplify import Simplifier
@@ -41,6 +41,7 @@ class Result:
     gradients: dict[str, Gradient]
     where: list[tuple[str, Expr]]
     where_text: list[tuple[str, str]]
+    where_latex: list[tuple[str, str]]
     symbols: dict[str, Sym]
     check: CheckReport | None
     notes: list[str] = field(default_factory=list)
@@ -69,7 +70,9 @@ class Result:
         return "\n".join(lines)
 
     def _repr_latex_(self) -> str:
-        body = r" \\ ".join(rf"\frac{{\partial f}}{{\partial {g.name}}} &= {g.latex}" for g in self.gradients.values())
+        rows = [rf"{latex_name(n)} &= {t}" for n, t in self.where_latex]
+        rows += [rf"\frac{{\partial f}}{{\partial {latex_name(g.name)}}} &= {g.latex}" for g in self.gradients.values()]
+        body = r" \\ ".join(rows)
         return rf"$\begin{{aligned}}{body}\end{{aligned}}$"
 
 
@@ -216,15 +219,11 @@ def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, 
         if deltas.get(n) in named_deltas:
             fixed[deltas[n]] = named_deltas.pop(deltas[n])
     names, where = common_subexpressions(list(grads.values()), fixed, named_deltas)
-    where_text = [(n, to_text(e, _without(names, e))) for n, e in where]
+    where_text = [(n, to_text(e, names, expand=True)) for n, e in where]
+    where_latex = [(n, to_latex(e, names, expand=True)) for n, e in where]
     # a gradient that is a named delta prints as its name (db2 = delta2); an intermediate asked
     # for prints its definition (the where entry of its delta is then that same text)
-    own = {n: _without(names, g) if g in fixed else names for n, g in grads.items()}
-    out = {n: Gradient(n, g, to_text(g, own[n]), to_latex(g, own[n]), fmt_shape(g.shape)) for n, g in grads.items()}
-    return Result(prog.loss, prog.text, layout, out, where, where_text, {k: syms[k] for k in sorted(syms)}, report,
-                  notes, log)
-
-
-def _without(names: dict[Expr, str], e: Expr) -> dict[Expr, str]:
-    """Names for printing `e` itself: everything but e's own name."""
-    return {k: v for k, v in names.items() if k != e} if e in names else names
+    out = {n: Gradient(n, g, to_text(g, names, g in fixed), to_latex(g, names, g in fixed), fmt_shape(g.shape))
+           for n, g in grads.items()}
+    return Result(prog.loss, prog.text, layout, out, where, where_text, where_latex,
+                  {k: syms[k] for k in sorted(syms)}, report, notes, log)

@@ -11,13 +11,12 @@ import sys
 
 from .api import LAYOUTS, Result, grad
 from .errors import MatcalcError
-from .printing import to_latex
+from .printing import latex_name
 
 
 def _latex(r: Result) -> str:
-    names = {e: n for n, e in r.where}
-    rows = [rf"{n} &= {to_latex(e, {k: v for k, v in names.items() if k != e})}" for n, e in r.where]
-    rows += [rf"\frac{{\partial f}}{{\partial {g.name}}} &= {g.latex}" for g in r.gradients.values()]
+    rows = [rf"{latex_name(n)} &= {t}" for n, t in r.where_latex]
+    rows += [rf"\frac{{\partial f}}{{\partial {latex_name(g.name)}}} &= {g.latex}" for g in r.gradients.values()]
     body = " \\\\\n".join(rows)
     return f"\\begin{{align*}}\n{body}\n\\end{{align*}}\n% layout: {r.layout}; " + (
         r.check.summary() if r.check else "not verified")
@@ -56,7 +55,7 @@ def _loss_text(args: argparse.Namespace) -> str:
 
 def _protect_negative_loss(argv: list[str]) -> list[str]:
     """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option here is long (--x)."""
-    return [f"--loss={a}" if a.startswith("-") and not a.startswith("--") and a != "-h" else a for a in argv]
+    return [f"--loss={a}" if a.startswith("-") and not a.startswith("--") and a not in ("-h", "-") else a for a in argv]
 
 
 def main(argv: list[str] | None = None) -> int:

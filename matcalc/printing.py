@@ -43,11 +43,13 @@ class TextPrinter:
     def __init__(self, names: dict[Expr, str] | None = None) -> None:
         self.names = names or {}
 
-    def __call__(self, e: Expr) -> str:
-        return self.render(e)[0]
+    def __call__(self, e: Expr, expand: bool = False) -> str:
+        """`e` as text; with `expand`, `e` itself is written out even if it has a name (for the
+        definition of that name)."""
+        return self.render(e, expand)[0]
 
-    def render(self, e: Expr) -> tuple[str, int]:
-        if e in self.names:
+    def render(self, e: Expr, expand: bool = False) -> tuple[str, int]:
+        if e in self.names and not expand:
             return self.name(self.names[e]), ATOM
         if isinstance(e, Sym):
             return self.name(e.name), ATOM
@@ -239,9 +241,9 @@ class LatexPrinter(TextPrinter):
         return OPS[e.op].latex.format(self(arg)), ATOM
 
 
-def to_text(e: Expr, names: dict[Expr, str] | None = None) -> str:
-    return TextPrinter(names)(e)
+def to_text(e: Expr, names: dict[Expr, str] | None = None, expand: bool = False) -> str:
+    return TextPrinter(names)(e, expand)
 
 
-def to_latex(e: Expr, names: dict[Expr, str] | None = None) -> str:
-    return LatexPrinter(names)(e)
+def to_latex(e: Expr, names: dict[Expr, str] | None = None, expand: bool = False) -> str:
+    return LatexPrinter(names)(e, expand)

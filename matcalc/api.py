@@ -94,6 +94,7 @@ class Program:
     loss: Expr
     text: str
     intermediates: dict[str, Expr]
+    sources: dict[str, str] = field(default_factory=dict)  # each step as the user wrote it
 
 
 def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
@@ -107,7 +108,8 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
     steps = to_program(expr, syn, decls)
     inter = {name: e for name, e in steps[:-1]}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
-    return Program(steps[-1][1], text, inter)
+    sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args[:-1] if stmt.kind == "assign"}
+    return Program(steps[-1][1], text, inter, sources)
 
 
 def _symbols(f: Expr) -> dict[str, Sym]:
@@ -128,7 +130,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     prog = load(expr, decls)
     f = prog.loss
     if not f.is_scalar:
-        raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar")
+        raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar{_scalar_hint(f, decls)}")
     names = [wrt] if isinstance(wrt, str) else list(wrt)
     asked_inter = [n for n in names if n in prog.intermediates]
     variables = [n for n in names if n not in prog.intermediates]
@@ -155,6 +157,15 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
+
+
+def _scalar_hint(f: Expr, decls: dict[str, Decl]) -> str:
+    """Undeclared names a-g are scalars by default: the usual reason a loss is not."""
+    names = sorted(n for n, s in _symbols(f).items() if n not in decls and s.is_scalar and not any(default_shape(n)))
+    if not names:
+        return ""
+    return f" (note: {', '.join(names)} {'is' if len(names) == 1 else 'are'} scalar by default; " \
+           f"declare e.g. --let \"{names[0]}: n\" for a vector)"
 
 
 def _verify_intermediates(prog: Program, grads: dict[str, Expr], seed: int, use_sympy: bool,
@@ -212,14 +223,15 @@ def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, 
     named_deltas: dict[Expr, str] = {}
     for n, g in sorted(deltas.items(), key=lambda item: list(prog.intermediates).index(item[0])):
         g = al.split_scalars(g)[1]  # delta2 = A2 - Y, with the 1/m of a batch mean left outside
-        if not isinstance(g, (Sym, Num)) and g not in named_deltas:
+        # scalar products merge into their surroundings (2*x*r), so a scalar delta is not named
+        if not isinstance(g, (Sym, Num)) and not g.is_scalar and g not in named_deltas:
             named_deltas[g] = delta_name(n, taken)
             taken.add(named_deltas[g])
     for n in asked:  # an intermediate asked for is always named, and its gradient is its definition
         if deltas.get(n) in named_deltas:
             fixed[deltas[n]] = named_deltas.pop(deltas[n])
     names, where = common_subexpressions(list(grads.values()), fixed, named_deltas)
-    where_text = [(n, to_text(e, names, expand=True)) for n, e in where]
+    where_text = [(n, prog.sources.get(n) or to_text(e, names, expand=True)) for n, e in where]
     where_latex = [(n, to_latex(e, names, expand=True)) for n, e in where]
     # a gradient that is a named delta prints as its name (db2 = delta2); an intermediate asked
     # for prints its definition (the where entry of its delta is then that same text)

@@ -110,8 +110,8 @@ class TextPrinter:
         body = numer[-1] if numer and not numer[-1].is_scalar and _neg_power(numer[-1]) else None
         if body is not None:  # 2*a*x.^-1 reads `2*a./x`
             numer = numer[:-1]
-        # a matrix product stays bare only as the (last) matrix factor: `2*A*x`, `(x'*A*x)*B`
-        top = [self.wrap(f, MUL if f is rest[-1] and not f.is_scalar else MUL + 1) for f in numer]
+        # a matrix product stays bare only as the last factor: `2*A*x`, `(x'*A*x)*B`
+        top = [self.wrap(f, MUL if f is rest[-1] else MUL + 1) for f in numer]
         if coef.numerator != 1 or not top:
             top.insert(0, str(coef.numerator))
         bottom = [self.wrap(f, MUL + 1) for f in denom]

@@ -204,11 +204,18 @@ def is_symmetric(e: Expr) -> bool:
         half = len(f) // 2
         mirrored = all(al.transpose(f[i]) == f[-1 - i] or _transposes(f[i], f[-1 - i]) for i in range(half))
         return mirrored and (len(f) % 2 == 0 or is_symmetric(f[half]))
+    if isinstance(e, Op) and e.op == "add" and _pairs_with_transposes(e.args):
+        return True
     if isinstance(e, Op) and e.op in ("inv", "add", "hadamard", "pow", "mul"):
         return all(is_symmetric(a) or a.is_scalar for a in e.args) and e.shape[0] == e.shape[1]
     if isinstance(e, Op) and e.op in OPS and OPS[e.op].elementwise:
         return is_symmetric(e.args[0])
     return False
+
+
+def _pairs_with_transposes(terms: tuple[Expr, ...]) -> bool:
+    """A + A' (each term's transpose also a term, or the term symmetric)."""
+    return all(is_symmetric(t) or any(_transposes(t, u) for u in terms) for t in terms)
 
 
 def _transposes(a: Expr, b: Expr) -> bool:
@@ -226,6 +233,8 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "scalar": lambda e: e.is_scalar,
         "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
         "square": lambda e: e.shape[0] == e.shape[1],
+        "simple": lambda e: isinstance(e, Sym) or (isinstance(e, Op) and e.op == "group"),
+        "compound": lambda e: not isinstance(e, Sym) and not (isinstance(e, Op) and e.op == "group"),
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
         **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal", "probability")},

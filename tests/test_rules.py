@@ -39,7 +39,7 @@ EXPONENTS = (Fraction(3), Fraction(1, 2), Fraction(-1))  # for `number(p)`: one 
 DIFF_RTOL = 1e-6
 IDENTITY_RTOL = 1e-10
 # Conditions that only say which part holds the differential; the sampler handles them by role.
-ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number"}
+ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number", "simple", "compound"}
 SHAPE_CONDITIONS = {"scalar", "vector", "square"}  # declared: `scalar`, or a column vector `v_<name> x 1`
 
 
@@ -107,6 +107,8 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
             continue
         names[name] = f"v_{name}" if name in vectors or "vector" in c else f"X_{name}"
         new[name] = Syn("name", names[name])
+        if "compound" in c:  # a compound operand: the sum of two symbols
+            new[name] = Syn("add", None, (new[name], Syn("name", names[name] + "_2")))
         if "square" in c:
             decls.append(f"{names[name]}: s_{name} x s_{name} {props}")
         elif props:

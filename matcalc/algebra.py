@@ -230,9 +230,11 @@ def hadamard(*factors: Expr) -> Expr:
 
 
 def transpose(e: Expr) -> Expr:
-    """A': scalars, identities and constant matrices are their own transposes."""
+    """A': scalars, identities and constant matrices are their own transposes; A'' is A."""
     if e.is_scalar or isinstance(e, Eye):
         return e
+    if isinstance(e, Op) and e.op == "transpose":
+        return e.args[0]
     if isinstance(e, Num):
         return Num(e.value, (e.shape[1], e.shape[0]))
     return Op("transpose", (e,))

@@ -146,6 +146,33 @@ class Dif(Expr):
         return (self.var,)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class DiffOf(Expr):
+    """`d(e)`: the differential of a sub-expression not yet expanded (only in derivation steps)."""
+
+    expr: Expr
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=True, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+    def __post_init__(self) -> None:
+        _finish(self, 3, "d")
+        object.__setattr__(self, "has_d", True)
+
+    @property
+    def shape(self) -> Shape:  # type: ignore[override]
+        return self.expr.shape
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.expr,)
+
+    def _fields(self) -> tuple:
+        return (self.expr,)
+
+
 # Sort rank of each operator: leaves first, then unary, then products, then sums.
 _RANK = {"transpose": 4, "pow": 6, "hadamard": 7, "matmul": 8, "mul": 9, "add": 10}
 

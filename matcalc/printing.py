@@ -8,7 +8,7 @@ import re
 from fractions import Fraction
 
 from .algebra import neg, power, split_coef
-from .expr import Dif, Expr, Eye, Num, Op, Sym
+from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
 from .registry import OPS, SCALAR
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
@@ -55,6 +55,10 @@ class TextPrinter:
             return self.name(e.name), ATOM
         if isinstance(e, Dif):
             return self.dif(e.var.name), ATOM
+        if isinstance(e, DiffOf):
+            if e.expr in self.names:
+                return self.dif(self.names[e.expr]), ATOM
+            return self.diff_of(self.render(e.expr)[0]), ATOM
         if isinstance(e, Eye):
             return self.eye(e), ATOM
         if isinstance(e, Num):
@@ -74,6 +78,9 @@ class TextPrinter:
 
     def eye(self, e: Eye) -> str:
         return f"eye({e.n})"
+
+    def diff_of(self, inner: str) -> str:
+        return f"d({inner})"
 
     def paren(self, s: str) -> str:
         return f"({s})"
@@ -119,7 +126,7 @@ class TextPrinter:
             bottom.insert(0, str(coef.denominator))
         if body is not None:
             top[-1] += self.ediv + self.wrap(_flip(body), MUL + 1)
-        return self.fraction(sign, top, bottom), NEG if sign else MUL
+        return self.fraction(sign, top, bottom), MUL  # `-S.*Q` is a product: parenthesised after `*`
 
     def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:
         return sign + self.star.join(top) + "".join("/" + b for b in bottom)
@@ -172,7 +179,8 @@ _GREEK_SHORT = {"lam": "lambda", "eps": "epsilon"}
 def latex_name(n: str) -> str:
     """`W1`, `W_1` -> `W_{1}`; `lam`, `alpha` -> `\\lambda`, `\\alpha`; long names -> `\\mathrm{}`."""
     m = re.fullmatch(r"([A-Za-z]+?)_?(\d+|_[A-Za-z0-9]+)?", n)
-    head, sub = (m.group(1), m.group(2)) if m else (n, None)
+    head, sub = (m.group(1), m.group(2)) if m else (n.split("_", 1) + [None])[:2]
+    sub = sub.lstrip("_").replace("_", ",") if sub else sub
     head = _GREEK_SHORT.get(head, head)
     base = "\\" + head if head in GREEK else head if len(head) == 1 else r"\mathrm{" + head + "}"
     if sub:
@@ -193,6 +201,9 @@ class LatexPrinter(TextPrinter):
 
     def eye(self, e: Eye) -> str:
         return "I"
+
+    def diff_of(self, inner: str) -> str:
+        return rf"\mathrm{{d}}\left({inner}\right)"
 
     def paren(self, s: str) -> str:
         return rf"\left({s}\right)"
@@ -217,6 +228,9 @@ class LatexPrinter(TextPrinter):
         s = self.wrap(base, ATOM)
         plain = isinstance(base, (Sym, Dif)) or base in self.names
         return f"{s}^{{{script}}}" if plain and "^" not in s else f"{{{s}}}^{{{script}}}"
+
+    def matpow(self, f: Expr, k: int) -> str:
+        return self.sup(f, str(k))
 
     def op_transpose(self, e: Op) -> tuple[str, int]:
         inner = e.args[0]

@@ -1,0 +1,154 @@
+"""The derivation as a teacher writes it, line by line, each line naming its rule.
+
+Three stages, each a sequence of whole expressions, every one equal to the one before:
+* differential: start from d(f) and expand the outermost pending `d(...)` by its rule from
+  `rules/differentials.rules`, one rule per line, until only the dX of the variables remain;
+* trace: df = tr(df) ("a scalar equals its trace"), then the trace tricks of
+  `rules/adjoints.rules` move one operator at a time out of the way of each dX, until
+  df = tr(G1' dX1) + tr(G2' dX2) + ...;
+* gradient: each G simplified by `rules/simplify.rules`, one rule per line.
+The lines are built by replaying the same rule tables the engine uses, on whole expressions;
+`check_lines` confirms numerically that consecutive lines agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import algebra as al
+from .adjoint import targets
+from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
+from .rewrite import first_match, index, instantiate, predicates
+from .simplify import Simplifier
+
+MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line: `lhs = expr`, obtained from the line before by `rule` ("" for a stage's first)."""
+
+    stage: str  # "differential", "trace", "gradient"
+    rule: str
+    lhs: str  # "df", or the variable whose gradient this is
+    expr: Expr
+
+
+def differential_lines(f: Expr, wrt: frozenset[str]) -> list[Line]:
+    """d(f) expanded one rule at a time, outermost pending differential first."""
+    rules, preds = index("differentials"), predicates(wrt)
+
+    def pending(e: Expr) -> Expr:
+        if isinstance(e, Sym) and e.name in wrt:
+            return Dif(e)
+        return al.zero(e.shape) if preds["constant"](e) else DiffOf(e)
+
+    cur = pending(f)
+    lines = [Line("differential", "", "df", cur)]
+    while len(lines) < MAX_LINES:
+        target = next((n for n in reversed(walk([cur])) if isinstance(n, DiffOf)), None)
+        if target is None:
+            break
+        rule, b = first_match(rules(target.expr), target.expr, preds)
+        rhs = instantiate(rule, rule.rhs, b, target.shape,
+                          lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None)
+        cur = al.substitute(cur, {target: rhs})
+        lines.append(Line("differential", rule.name, "df", cur))
+    return lines
+
+
+def _shown(terms: list[tuple[Expr, Expr]]) -> Expr:
+    """tr(G1'*P1) + tr(G2'*P2) + ..., built as written (no canonical reordering)."""
+    def one(g: Expr, p: Expr) -> Expr:
+        if (isinstance(g, Num) and g.value == 1 and g.is_scalar) or isinstance(g, Eye):
+            return p if isinstance(p, Op) and p.op == "tr" else Op("tr", (p,))
+        left = g if g.is_scalar else al.transpose(g)
+        return Op("tr", (Op("mul" if g.is_scalar else "matmul", (left, p)),))
+
+    shown = [one(g, p) for g, p in terms]
+    return shown[0] if len(shown) == 1 else Op("add", tuple(shown))
+
+
+def trace_lines(df: Expr, wrt: frozenset[str]) -> list[Line]:
+    """df = tr(df), then one trace trick per line until every term is tr(G' dX)."""
+    rules, preds = index("adjoints"), predicates(wrt)
+    terms: list[tuple[Expr, Expr]] = [(al.num(1), df)]
+    lines = [Line("trace", "scalar-trace", "df", _shown(terms))]
+    while len(lines) < MAX_LINES:
+        open_ = [i for i, (_, p) in enumerate(terms) if not isinstance(p, Dif)]
+        if not open_:
+            break
+        i = max(open_, key=lambda k: terms[k][1].height)
+        same = [k for k, (_, p) in enumerate(terms) if p == terms[i][1]]
+        if len(same) > 1:  # one node reached along several paths: its left factors add up
+            g = al.add(*(terms[k][0] for k in same))
+            terms = [t for k, t in enumerate(terms) if k not in same[1:]]
+            terms[same[0]] = (g, terms[same[0]][1])
+            lines.append(Line("trace", "collect", "df", _shown(terms)))
+            continue
+        g, p = terms[i]
+        rule, b = first_match(rules(p), p, preds, {"G": g})
+        new = [(instantiate(rule, gs, b, b[part].shape), b[part]) for part, gs in targets(rule)]
+        terms = terms[:i] + new + terms[i + 1:]
+        lines.append(Line("trace", rule.name, "df", _shown(terms)))
+    return lines + _gathered(terms)
+
+
+def _gathered(terms: list[tuple[Expr, Expr]]) -> list[Line]:
+    """The final df = sum tr(G' dX), one term per variable (if terms had to be gathered)."""
+    by_var: dict[Expr, list[Expr]] = {}
+    for g, p in terms:
+        by_var.setdefault(p, []).append(g)
+    if all(len(gs) == 1 for gs in by_var.values()):
+        return []
+    return [Line("trace", "collect", "df", _shown([(al.add(*gs), p) for p, gs in by_var.items()]))]
+
+
+def gradient_lines(name: str, g: Expr, simp: Simplifier) -> list[Line]:
+    """The raw G, then one simplification rule per line (innermost rewrite first)."""
+    lines = [Line("gradient", "", name, g)]
+    cur = g
+    while len(lines) < MAX_LINES:
+        step = _first_rewrite(cur, simp)
+        if step is None:
+            break
+        rule, before, after = step
+        cur = al.substitute(cur, {before: after})
+        lines.append(Line("gradient", rule, name, cur))
+    return lines
+
+
+def _first_rewrite(e: Expr, simp: Simplifier) -> tuple[str, Expr, Expr] | None:
+    for node in walk([e]):
+        for rule in simp.candidates(node):
+            new = simp._apply(rule, node)
+            if new is not None and new != node:
+                return rule.name, node, new
+    return None
+
+
+def final_gradients(lines: list[Line]) -> dict[str, Expr]:
+    """{variable: G} from the trace stage's last line."""
+    last = [ln for ln in lines if ln.stage == "trace"][-1].expr
+    terms = last.args if isinstance(last, Op) and last.op == "add" else (last,)
+    out: dict[str, Expr] = {}
+    for t in terms:
+        inner = t.args[0]
+        if isinstance(inner, Dif):
+            g, d = al.num(1), inner
+        else:
+            g, d = inner.args
+            g = g if g.is_scalar else g.args[0]
+        out[d.var.name] = al.add(out[d.var.name], g) if d.var.name in out else g
+    return out
+
+
+def derivation(f: Expr, variables: list[str], wrt: frozenset[str], simp: Simplifier) -> list[Line]:
+    """All lines: differential, trace tricks, and each variable's gradient simplified; a line
+    that shows nothing new (a step whose effect is invisible in print) is left out."""
+    lines = differential_lines(f, wrt)
+    if lines[-1].expr.has_d:
+        lines += trace_lines(lines[-1].expr, wrt)
+        grads = final_gradients(lines)
+        lines += [ln for name in variables if name in grads for ln in gradient_lines(name, grads[name], simp)]
+    return [ln for i, ln in enumerate(lines)
+            if i == 0 or ln.stage != lines[i - 1].stage or ln.lhs != lines[i - 1].lhs or ln.expr != lines[i - 1].expr]

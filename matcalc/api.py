@@ -4,11 +4,15 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 from . import algebra as al
 from .adjoint import gradients
 from .check import NONSMOOTH, CheckReport, verify
+from .derivation import Line, check_lines, derivation
 from .differentiate import Differentiator
+from .labels import LANGS
+from .present import as_latex, as_markdown, as_text, steps_data
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, parse_decls, parse_syn, snippet
@@ -46,9 +50,43 @@ class Result:
     check: CheckReport | None
     notes: list[str] = field(default_factory=list)
     log: Log = field(default_factory=Log)
+    derive_lines: Callable[[], tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]] | None = None
+    _lines: tuple | None = None
 
     def __getitem__(self, name: str) -> Gradient:
         return self.gradients[name]
+
+    def lines(self) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
+        """(derivation lines, loss steps, names, loss name), built on first use."""
+        if self._lines is None:
+            self._lines = self.derive_lines()
+        return self._lines
+
+    def derivation(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> list[dict]:
+        """The step-by-step derivation: [{stage, rule, label, lhs, text, latex}], stages loss,
+        differential, trace, gradient, check; every line follows from the one before (checked
+        numerically when the result was checked)."""
+        if lang not in LANGS:
+            raise MatcalcError(f"unknown language {lang!r} (use {' or '.join(LANGS)})")
+        lines, loss, names, loss_name = self.lines()
+        summary = self.check.summary() if self.check else "not verified"
+        return steps_data(lines, loss, names, loss_name, summary, lang, cite, transpose)
+
+    @property
+    def steps(self) -> list[dict]:
+        return self.derivation()
+
+    def steps_text(self, lang: str = "en", cite: bool = False) -> str:
+        return as_text(self.derivation(lang, cite), lang)
+
+    def steps_latex(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> str:
+        return as_latex(self.derivation(lang, cite, transpose), lang)
+
+    def steps_markdown(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> str:
+        return as_markdown(self.derivation(lang, cite, transpose), lang)
+
+    def _repr_markdown_(self) -> str:
+        return self.steps_markdown()
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +96,7 @@ class Result:
             "where": [[n, t] for n, t in self.where_text],
             "check": self.check.to_dict() if self.check else None,
             "notes": self.notes,
+            "steps": [{k: st[k] for k in ("stage", "rule", "text", "latex")} for st in self.steps],
         }
 
     def __str__(self) -> str:
@@ -95,6 +134,7 @@ class Program:
     text: str
     intermediates: dict[str, Expr]
     sources: dict[str, str] = field(default_factory=dict)  # each step as the user wrote it
+    loss_name: str | None = None
 
 
 def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
@@ -109,7 +149,7 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
     inter = {name: e for name, e in steps[:-1]}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
     sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args[:-1] if stmt.kind == "assign"}
-    return Program(steps[-1][1], text, inter, sources)
+    return Program(steps[-1][1], text, inter, sources, steps[-1][0])
 
 
 def _symbols(f: Expr) -> dict[str, Sym]:
@@ -156,7 +196,25 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
         _verify_intermediates(prog, {n: grads[n] for n in asked_inter}, seed, sympy_check, report)
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
-    return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
+    res = _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
+    res.derive_lines = lambda: _derivation_lines(prog, variables, through, simp, res, check, seed)
+    return res
+
+
+def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier, res: Result,
+                      check: bool, seed: int) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
+    """The derivation's lines, the loss's steps as (name, text, latex), the names of the steps."""
+    names = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
+    names.update({al.group(e): n for e, n in list(names.items())})
+    loss_name = prog.loss_name or "f"
+    loss = [(n, prog.sources.get(n, to_text(e, names, True)), to_latex(e, names, True))
+            for n, e in prog.intermediates.items()]
+    loss.append((loss_name, to_text(prog.loss, names, True), to_latex(prog.loss, names, True)))
+    lines = derivation(prog.loss, [v for v in variables if v in prog.loss.syms], wrt, simp)
+    if check and res.check is not None:
+        err = check_lines(lines, prog.loss, wrt, seed)
+        res.check.notes.append(f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})")
+    return lines, loss, names, loss_name
 
 
 def _scalar_hint(f: Expr, decls: dict[str, Decl]) -> str:

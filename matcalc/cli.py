@@ -10,6 +10,7 @@ import json
 import sys
 
 from .api import LAYOUTS, Result, grad
+from .labels import LANGS
 from .errors import MatcalcError
 from .printing import latex_name
 
@@ -32,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
                    "(one per line or separated by ';') from FILE, or from standard input with -")
     g.add_argument("--wrt", action="append", required=True, help="a variable (repeat for several)")
     g.add_argument("--let", default="", help='declarations, e.g. "A: n x n symmetric; lam: scalar"')
-    g.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    g.add_argument("--format", choices=("text", "latex", "markdown", "json"), default="text")
+    g.add_argument("--steps", action="store_true", help="show the derivation step by step, each step naming its rule")
+    g.add_argument("--lang", choices=LANGS, default="en", help="language of rule names and headings")
+    g.add_argument("--cite", action="store_true", help="show the reference a rule carries (Matrix Cookbook eq.)")
+    g.add_argument("--transpose", choices=("T", "top"), default="T", help="LaTeX transpose: ^T or ^\\top")
     g.add_argument("--layout", choices=LAYOUTS, default="denominator")
     g.add_argument("--no-check", action="store_true", help="skip the numeric and SymPy checks")
     g.add_argument("--seed", type=int, default=0, help="seed of the random check points")
@@ -73,13 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         print("matcalc: UnsupportedError: expression too deeply nested", file=sys.stderr)
         return 2
-    if args.format == "json":
-        print(json.dumps(r.to_dict(), indent=2))
-    elif args.format == "latex":
-        print(_latex(r))
-    else:
-        print(r)
+    try:
+        print(_render(r, args))
+    except MatcalcError as err:
+        print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _render(r: Result, args: argparse.Namespace) -> str:
+    if args.format == "json":
+        return json.dumps(r.to_dict(), indent=2, ensure_ascii=False)
+    if args.format == "markdown":
+        return r.steps_markdown(args.lang, args.cite, args.transpose)
+    if args.format == "latex":
+        return r.steps_latex(args.lang, args.cite, args.transpose) if args.steps else _latex(r)
+    return f"{r.steps_text(args.lang, args.cite)}\n\n{r}" if args.steps else str(r)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import algebra as al
 from .adjoint import targets
+from .check import _np, assign_sizes, find_point
+from .errors import CheckError
+from .evaluate import numeric
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
 from .rewrite import first_match, index, instantiate, predicates
 from .simplify import Simplifier
@@ -68,7 +73,7 @@ def _shown(terms: list[tuple[Expr, Expr]]) -> Expr:
     return shown[0] if len(shown) == 1 else Op("add", tuple(shown))
 
 
-def trace_lines(df: Expr, wrt: frozenset[str]) -> list[Line]:
+def trace_lines(df: Expr, wrt: frozenset[str]) -> tuple[list[Line], dict[str, Expr]]:
     """df = tr(df), then one trace trick per line until every term is tr(G' dX)."""
     rules, preds = index("adjoints"), predicates(wrt)
     terms: list[tuple[Expr, Expr]] = [(al.num(1), df)]
@@ -90,7 +95,10 @@ def trace_lines(df: Expr, wrt: frozenset[str]) -> list[Line]:
         new = [(instantiate(rule, gs, b, b[part].shape), b[part]) for part, gs in targets(rule)]
         terms = terms[:i] + new + terms[i + 1:]
         lines.append(Line("trace", rule.name, "df", _shown(terms)))
-    return lines + _gathered(terms)
+    grads: dict[str, list[Expr]] = {}
+    for g, p in terms:
+        grads.setdefault(p.var.name, []).append(g)
+    return lines + _gathered(terms), {n: al.add(*gs) for n, gs in grads.items()}
 
 
 def _gathered(terms: list[tuple[Expr, Expr]]) -> list[Line]:
@@ -126,29 +134,56 @@ def _first_rewrite(e: Expr, simp: Simplifier) -> tuple[str, Expr, Expr] | None:
     return None
 
 
-def final_gradients(lines: list[Line]) -> dict[str, Expr]:
-    """{variable: G} from the trace stage's last line."""
-    last = [ln for ln in lines if ln.stage == "trace"][-1].expr
-    terms = last.args if isinstance(last, Op) and last.op == "add" else (last,)
-    out: dict[str, Expr] = {}
-    for t in terms:
-        inner = t.args[0]
-        if isinstance(inner, Dif):
-            g, d = al.num(1), inner
-        else:
-            g, d = inner.args
-            g = g if g.is_scalar else g.args[0]
-        out[d.var.name] = al.add(out[d.var.name], g) if d.var.name in out else g
-    return out
-
-
 def derivation(f: Expr, variables: list[str], wrt: frozenset[str], simp: Simplifier) -> list[Line]:
     """All lines: differential, trace tricks, and each variable's gradient simplified; a line
     that shows nothing new (a step whose effect is invisible in print) is left out."""
     lines = differential_lines(f, wrt)
     if lines[-1].expr.has_d:
-        lines += trace_lines(lines[-1].expr, wrt)
-        grads = final_gradients(lines)
+        more, grads = trace_lines(lines[-1].expr, wrt)
+        lines += more
         lines += [ln for name in variables if name in grads for ln in gradient_lines(name, grads[name], simp)]
     return [ln for i, ln in enumerate(lines)
             if i == 0 or ln.stage != lines[i - 1].stage or ln.lhs != lines[i - 1].lhs or ln.expr != lines[i - 1].expr]
+
+
+def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, tol: float = 1e-6) -> float:
+    """Every line equals the one before, as a function: at a random point and direction, each
+    differential/trace line evaluates to the directional derivative of f (a pending d(e) is
+    evaluated by central differences of e), and each gradient line to the same matrix as the
+    line before. Returns the largest relative disagreement; raises CheckError above `tol`."""
+    dims = assign_sizes([f] + [ln.expr for ln in lines])
+    x0 = _np(find_point(f, {}, dims, seed))
+    rng = np.random.default_rng(seed)
+    v = {k: rng.standard_normal(a.shape) if k in wrt else np.zeros(a.shape) for k, a in x0.items()}
+    known: dict[Expr, np.ndarray] = {}
+    for node in walk([ln.expr for ln in lines]):
+        if isinstance(node, Dif):
+            known[node] = v[node.var.name]
+        elif isinstance(node, DiffOf):
+            known[node] = _directional(node.expr, x0, v, dims)
+    worst, prev = 0.0, None
+    for ln in lines:
+        value = numeric([ln.expr], x0, dims, known)[0]
+        ref = _directional(f, x0, v, dims) if ln.stage != "gradient" else prev if ln.rule else None
+        if ln.stage == "gradient" and not ln.rule:  # the gradient read off: <G, V_X> is d f along V_X
+            only = {k: (a if k == ln.lhs else np.zeros_like(a)) for k, a in v.items()}
+            value, ref = np.array([[np.sum(value * v[ln.lhs])]]), _directional(f, x0, only, dims)
+            prev = numeric([ln.expr], x0, dims, known)[0]
+        if ref is not None:
+            err = float(np.max(np.abs(value - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+            if err > tol:
+                raise CheckError(f"derivation line ({ln.rule}) does not follow: rel. err {err:.1e}")
+            worst = max(worst, err)
+        if not (ln.stage == "gradient" and not ln.rule):
+            prev = value
+    return worst
+
+
+def _directional(e: Expr, x0: dict, v: dict, dims: dict, h: float = 1e-4):
+    """d e along v, by central differences with Richardson extrapolation."""
+    def at(t: float):
+        return numeric([e], {k: x0[k] + t * v[k] for k in x0}, dims)[0]
+
+    d1 = (at(h) - at(-h)) / (2 * h)
+    d2 = (at(h / 2) - at(-h / 2)) / h
+    return (4 * d2 - d1) / 3

@@ -39,9 +39,12 @@ def _leaf_sympy(e: Expr, env: dict, dims: dict[str, int]):
     raise MatcalcError(f"cannot evaluate the differential {e.var.name}")
 
 
-def _evaluate(roots: list[Expr], env: dict, dims: dict[str, int], leaf: Callable, backend: str) -> list:
-    values: dict[Expr, object] = {}
+def _evaluate(roots: list[Expr], env: dict, dims: dict[str, int], leaf: Callable, backend: str,
+              known: dict | None = None) -> list:
+    values: dict[Expr, object] = dict(known or {})
     for node in walk(roots):
+        if node in values:
+            continue
         if isinstance(node, Op):
             fn = getattr(OPS[node.op], backend)
             values[node] = fn(*(values[a] for a in node.args))
@@ -50,9 +53,11 @@ def _evaluate(roots: list[Expr], env: dict, dims: dict[str, int], leaf: Callable
     return [values[r] for r in roots]
 
 
-def numeric(roots: list[Expr], env: dict[str, np.ndarray], dims: dict[str, int]) -> list[np.ndarray]:
-    """Float values of `roots` (2-D arrays) at the point `env`."""
-    return _evaluate(roots, env, dims, _leaf_numpy, "numpy")
+def numeric(roots: list[Expr], env: dict[str, np.ndarray], dims: dict[str, int],
+            known: dict[Expr, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Float values of `roots` (2-D arrays) at the point `env`; `known` gives the values of
+    nodes that have none of their own (the differentials dX in a derivation's lines)."""
+    return _evaluate(roots, env, dims, _leaf_numpy, "numpy", known)
 
 
 def symbolic(roots: list[Expr], env: dict[str, sympy.Matrix], dims: dict[str, int]) -> list[sympy.Matrix]:

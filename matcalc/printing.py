@@ -189,9 +189,14 @@ def latex_name(n: str) -> str:
 
 
 class LatexPrinter(TextPrinter):
-    """Renders LaTeX for notes: juxtaposed products, `^{T}`, `X^{-1}`, `X^{-T}`, `\\odot`."""
+    """Renders LaTeX for notes: juxtaposed products, `^{T}` (or `^{\\top}`), `X^{-1}`, `X^{-T}`,
+    `\\odot`."""
 
-    star, had, ediv, T = " ", r" \odot ", r" \oslash ", "^{T}"
+    star, had, ediv = " ", r" \odot ", r" \oslash "
+
+    def __init__(self, names: dict[Expr, str] | None = None, transpose: str = "T") -> None:
+        super().__init__(names)
+        self.T = r"\top" if transpose == "top" else "T"
 
     def name(self, n: str) -> str:
         return latex_name(n)
@@ -235,8 +240,8 @@ class LatexPrinter(TextPrinter):
     def op_transpose(self, e: Op) -> tuple[str, int]:
         inner = e.args[0]
         if isinstance(inner, Op) and inner.op == "inv" and inner not in self.names:
-            return self.sup(inner.args[0], "-T"), POST
-        return self.sup(inner, "T"), POST
+            return self.sup(inner.args[0], "-" + self.T), POST
+        return self.sup(inner, self.T), POST
 
     def op_inv(self, e: Op) -> tuple[str, int]:
         return self.sup(e.args[0], "-1"), POST

@@ -10,7 +10,7 @@ need counting, like collecting common factors).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from importlib import resources
 from typing import Callable, Iterator
@@ -40,6 +40,7 @@ class Rule:
     rhs: Syn | None
     conds: tuple[tuple[str, str], ...] = ()
     fn: str | None = None  # a Python rule
+    cite: str = ""  # a reference given in the line's comment, e.g. "Matrix Cookbook (37)"
 
     @cached_property
     def pattern(self) -> Syn | None:
@@ -96,8 +97,14 @@ def parse_rule(line: str) -> Rule:
 def load_table(name: str) -> tuple[Rule, ...]:
     """The rules of `rules/<name>.rules`, in file order (earlier rules win)."""
     text = resources.files("matcalc.rules").joinpath(f"{name}.rules").read_text(encoding="utf-8")
-    lines = (ln.split("#", 1)[0].strip() for ln in text.splitlines())
-    return tuple(parse_rule(ln) for ln in lines if ln)
+    rules = []
+    for raw in text.splitlines():
+        code, _, comment = raw.partition("#")
+        if code.strip():
+            cite = re.match(r"\s*\((\d+)\)", comment)
+            rule = parse_rule(code.strip())
+            rules.append(replace(rule, cite=f"Matrix Cookbook ({cite.group(1)})") if cite else rule)
+    return tuple(rules)
 
 
 @cache

@@ -11,7 +11,7 @@ from .adjoint import gradients
 from .check import NONSMOOTH, CheckReport, verify
 from .derivation import Line, check_lines, derivation
 from .differentiate import Differentiator
-from .labels import LANGS
+from .labels import LANGS, word
 from .present import as_latex, as_markdown, as_text, steps_data
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
@@ -83,7 +83,17 @@ class Result:
         return as_latex(self.derivation(lang, cite, transpose), lang)
 
     def steps_markdown(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> str:
-        return as_markdown(self.derivation(lang, cite, transpose), lang)
+        """The derivation, then the result (with its named sub-expressions) and the layout."""
+        rows = [rf"{latex_name(n)} &= {t}" for n, t in self.where_latex]
+        rows += [rf"\frac{{\partial {latex_name(self.loss_name)}}}{{\partial {latex_name(g.name)}}} &= {g.latex}"
+                 for g in self.gradients.values()]
+        body = " \\\\\n".join(rows)
+        head = f"**{word('result', lang)}** ({word('layout', lang)}: {self.layout})"
+        return f"{as_markdown(self.derivation(lang, cite, transpose), lang)}\n{head}\n\n$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+
+    @property
+    def loss_name(self) -> str:
+        return self.lines()[3]
 
     def _repr_markdown_(self) -> str:
         return self.steps_markdown()
@@ -148,7 +158,7 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
     steps = to_program(expr, syn, decls)
     inter = {name: e for name, e in steps[:-1]}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
-    sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args[:-1] if stmt.kind == "assign"}
+    sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args if stmt.kind == "assign"}
     return Program(steps[-1][1], text, inter, sources, steps[-1][0])
 
 
@@ -209,7 +219,8 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
     loss_name = prog.loss_name or "f"
     loss = [(n, prog.sources.get(n, to_text(e, names, True)), to_latex(e, names, True))
             for n, e in prog.intermediates.items()]
-    loss.append((loss_name, to_text(prog.loss, names, True), to_latex(prog.loss, names, True)))
+    written = prog.sources.get(loss_name) or (prog.text if not prog.intermediates else to_text(prog.loss, names, True))
+    loss.append((loss_name, written, to_latex(prog.loss, names, True)))
     lines = derivation(prog.loss, [v for v in variables if v in prog.loss.syms], wrt, simp)
     if check and res.check is not None:
         err = check_lines(lines, prog.loss, wrt, seed)

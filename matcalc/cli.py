@@ -11,6 +11,7 @@ import sys
 
 from .api import LAYOUTS, Result, grad
 from .labels import LANGS
+from .notes import fill
 from .errors import MatcalcError
 from .printing import latex_name
 
@@ -41,7 +42,24 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--layout", choices=LAYOUTS, default="denominator")
     g.add_argument("--no-check", action="store_true", help="skip the numeric and SymPy checks")
     g.add_argument("--seed", type=int, default=0, help="seed of the random check points")
+    n = sub.add_parser("notes", help="fill the ```matcalc blocks of a Markdown note with their derivations")
+    n.add_argument("input", help="the note (Markdown)")
+    n.add_argument("-o", "--output", help="where to write the filled note (default: standard output)")
     return p
+
+
+def _notes(args: argparse.Namespace) -> int:
+    try:
+        with open(args.input, encoding="utf-8") as fh:
+            text = fill(fh.read())
+    except OSError as err:
+        raise MatcalcError(f"cannot read the note: {err.strerror}: {args.input}") from None
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _loss_text(args: argparse.Namespace) -> str:
@@ -59,12 +77,20 @@ def _loss_text(args: argparse.Namespace) -> str:
 
 
 def _protect_negative_loss(argv: list[str]) -> list[str]:
-    """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option here is long (--x)."""
+    """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option of `grad` is long (--x)."""
+    if not argv or argv[0] != "grad":
+        return argv
     return [f"--loss={a}" if a.startswith("-") and not a.startswith("--") and a not in ("-h", "-") else a for a in argv]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_protect_negative_loss(sys.argv[1:] if argv is None else argv))
+    if args.command == "notes":
+        try:
+            return _notes(args)
+        except MatcalcError as err:
+            print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+            return 2
     if args.command == "grad" and args.loss is not None:
         if args.expr is not None:
             print("matcalc: MatcalcError: two losses given", file=sys.stderr)

@@ -51,6 +51,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "check": ("check", "验证"),
     "layout": ("layout", "布局"),
     "where": ("where", "其中"),
+    "result": ("result", "结果"),
 }
 
 

@@ -5,8 +5,10 @@ the network programs of tests/test_networks.py, every derivation the five exampl
 losses that use every function of the registry (test_every_function_is_covered keeps it so), odd
 names and numbers, both layouts, and random losses from the property-test generator. For each
 derivation we take every gradient's `latex`, every `where_latex` row, `Result._repr_latex_()`
-(the notebook form, without its `$`), and the output of `matcalc grad ... --format latex`
-(without its trailing `% ...` comment line); the LaTeX shown in README.md is rendered too.
+(the notebook form, without its `$`), the output of `matcalc grad ... --format latex` (without
+its trailing `% ...` comment line), and the step-by-step derivation (`steps_latex()` in English
+and Chinese, with ^T and ^\\top, and the `$$` blocks of its Markdown form, also from the CLI's
+`--steps`); the LaTeX shown in README.md is rendered too.
 
 All of it goes to KaTeX (tests/katex.py, tools/katex_check.mjs) in a single Node process, in
 display mode with throwOnError and strict: "error"; any KaTeX error fails the test and is
@@ -150,17 +152,30 @@ def result_latex(label: str, r: matcalc.Result) -> list[tuple[str, str]]:
     return out
 
 
-def cli_latex(d: Derivation, check: bool = False) -> str:
-    """`matcalc grad ... --format latex` for `d`, without its trailing `% layout ...` line."""
-    args = ["grad", d.loss, *(a for w in d.wrt for a in ("--wrt", w)), "--let", d.let,
-            "--layout", d.layout, "--format", "latex", *([] if check else ["--no-check"])]
+def cli_output(d: Derivation, *options: str) -> str:
+    """The standard output of `matcalc grad` for `d` with `options`."""
+    args = ["grad", d.loss, *(a for w in d.wrt for a in ("--wrt", w)), "--let", d.let, "--layout", d.layout, *options]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli_main(args)
     assert code == 0, f"{d.label}: matcalc {' '.join(args)} failed: {err.getvalue()}"
-    body, comment = out.getvalue().rstrip("\n").rsplit("\n", 1)
-    assert comment.startswith("% layout: "), out.getvalue()
+    return out.getvalue()
+
+
+def cli_latex(d: Derivation, check: bool = False) -> str:
+    """`matcalc grad ... --format latex` for `d`, without its trailing `% layout ...` line."""
+    out = cli_output(d, "--format", "latex", *([] if check else ["--no-check"]))
+    body, comment = out.rstrip("\n").rsplit("\n", 1)
+    assert comment.startswith("% layout: "), out
     return body
+
+
+def steps_latex(label: str, r: matcalc.Result) -> list[tuple[str, str]]:
+    """The step-by-step derivation as LaTeX: English and Chinese, ^T and ^\\top, with citations,
+    and the math of its Markdown form (what notebooks show)."""
+    out = [(f"{label}: steps_latex()", r.steps_latex()),
+           (f"{label}: steps_latex('zh', cite=True, transpose='top')", r.steps_latex("zh", True, "top"))]
+    return out + [(f"{label}: _repr_markdown_() math", m) for m in extract_math(r._repr_markdown_())]
 
 
 def readme_latex() -> list[tuple[str, str]]:
@@ -181,13 +196,19 @@ def emitted() -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     for d in derivations():
         r = matcalc.grad(d.loss, wrt=d.wrt, let=d.let, layout=d.layout, check=False)
-        items += result_latex(describe(d), r)
+        items += result_latex(describe(d), r) + steps_latex(describe(d), r)
         items.append((f"{describe(d)}: CLI --format latex", cli_latex(d)))
     # the README's CLI example, with its checks (the comment line then reports them)
     readme = Derivation("CLI, checked", "log(det(X))", ["X"])
     items.append((f"{describe(readme)}: CLI --format latex", cli_latex(readme, check=True)))
+    for d in (readme, Derivation("CLI steps", TWO_LAYER, ["W1", "W2"], "y: probability"),
+              Derivation("CLI steps", BATCH, ["W1", "b1", "W2", "b2", "X"], BATCH_LET)):
+        items.append((f"{describe(d)}: CLI --steps --format latex", cli_output(d, "--steps", "--format", "latex")))
+        markdown = cli_output(d, "--steps", "--format", "markdown", "--lang", "zh", "--cite", "--transpose", "top")
+        items += [(f"{describe(d)}: CLI --steps --format markdown --lang zh --cite --transpose top", m)
+                  for m in extract_math(markdown)]
     for label, r in example_results():
-        items += result_latex(label, r)
+        items += result_latex(label, r) + steps_latex(label, r)
     for d in random_derivations():
         try:
             r = matcalc.grad(d.loss, wrt=d.wrt, let=d.let, check=False)

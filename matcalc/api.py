@@ -9,7 +9,7 @@ from typing import Callable
 from . import algebra as al
 from .adjoint import gradients
 from .check import NONSMOOTH, CheckReport, verify
-from .derivation import Line, check_lines, derivation
+from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
 from .differentiate import Differentiator
 from .labels import LANGS, word
 from .present import as_latex, as_markdown, as_text, steps_data
@@ -211,6 +211,22 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     return res
 
 
+def _by_steps(prog: Program, res: Result) -> tuple[Expr, dict[str, Expr], dict[str, str]]:
+    """The loss and each step written with the earlier steps as symbols, and the delta names."""
+    stand_in: dict[Expr, Expr] = {}
+    steps: dict[str, Expr] = {}
+    for name, e in prog.intermediates.items():
+        steps[name] = al.substitute(e, stand_in)
+        sym = Sym(name, e.shape)
+        stand_in.update({e: sym, al.group(e): sym})
+    taken = set(res.symbols) | set(prog.intermediates)
+    delta = {}
+    for name in prog.intermediates:
+        delta[name] = delta_name(name, taken)
+        taken.add(delta[name])
+    return al.substitute(prog.loss, stand_in), steps, delta
+
+
 def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier, res: Result,
                       check: bool, seed: int) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
     """The derivation's lines, the loss's steps as (name, text, latex), the names of the steps."""
@@ -221,9 +237,16 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
             for n, e in prog.intermediates.items()]
     written = prog.sources.get(loss_name) or (prog.text if not prog.intermediates else to_text(prog.loss, names, True))
     loss.append((loss_name, written, to_latex(prog.loss, names, True)))
-    lines = derivation(prog.loss, [v for v in variables if v in prog.loss.syms], wrt, simp)
-    if check and res.check is not None:
-        err = check_lines(lines, prog.loss, wrt, seed)
+    used = [v for v in variables if v in prog.loss.syms]
+    if prog.intermediates:  # the steps appear as symbols: the lines print them by name anyway
+        names = {}
+        blocks = program_blocks(*_by_steps(prog, res), used, simp)
+        lines = [ln for b in blocks for ln in b.lines]
+        err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check and res.check is not None else None
+    else:
+        lines = derivation(prog.loss, used, wrt, simp)
+        err = check_lines(lines, prog.loss, wrt, seed) if check and res.check is not None else None
+    if err is not None:
         res.check.notes.append(f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})")
     return lines, loss, names, loss_name
 

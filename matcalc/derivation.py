@@ -12,7 +12,7 @@ The lines are built by replaying the same rule tables the engine uses, on whole 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Line:
     expr: Expr
 
 
-def differential_lines(f: Expr, wrt: frozenset[str]) -> list[Line]:
+def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Line]:
     """d(f) expanded one rule at a time, outermost pending differential first."""
     rules, preds = index("differentials"), predicates(wrt)
 
@@ -48,7 +48,7 @@ def differential_lines(f: Expr, wrt: frozenset[str]) -> list[Line]:
         return al.zero(e.shape) if preds["constant"](e) else DiffOf(e)
 
     cur = pending(f)
-    lines = [Line("differential", "", "df", cur)]
+    lines = [Line("differential", "", lhs, cur)]
     while len(lines) < MAX_LINES:
         target = next((n for n in reversed(walk([cur])) if isinstance(n, DiffOf)), None)
         if target is None:
@@ -57,7 +57,7 @@ def differential_lines(f: Expr, wrt: frozenset[str]) -> list[Line]:
         rhs = instantiate(rule, rule.rhs, b, target.shape,
                           lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None)
         cur = al.substitute(cur, {target: rhs})
-        lines.append(Line("differential", rule.name, "df", cur))
+        lines.append(Line("differential", rule.name, lhs, cur))
     return lines
 
 
@@ -73,11 +73,13 @@ def _shown(terms: list[tuple[Expr, Expr]]) -> Expr:
     return shown[0] if len(shown) == 1 else Op("add", tuple(shown))
 
 
-def trace_lines(df: Expr, wrt: frozenset[str]) -> tuple[list[Line], dict[str, Expr]]:
-    """df = tr(df), then one trace trick per line until every term is tr(G' dX)."""
+def trace_lines(df: Expr, wrt: frozenset[str], g0: Expr | None = None,
+                lhs: str = "df") -> tuple[list[Line], dict[str, Expr]]:
+    """df = tr(df) (or, for a program's step s with dL = tr(G0' ds), dL = tr(G0' d(s's
+    definition)): then one trace trick per line until every term is tr(G' dX)."""
     rules, preds = index("adjoints"), predicates(wrt)
-    terms: list[tuple[Expr, Expr]] = [(al.num(1), df)]
-    lines = [Line("trace", "scalar-trace", "df", _shown(terms))]
+    terms: list[tuple[Expr, Expr]] = [(g0 if g0 is not None else al.num(1), df)]
+    lines = [Line("trace", "scalar-trace" if g0 is None else "chain", lhs, _shown(terms))]
     while len(lines) < MAX_LINES:
         open_ = [i for i, (_, p) in enumerate(terms) if not isinstance(p, Dif)]
         if not open_:
@@ -88,27 +90,27 @@ def trace_lines(df: Expr, wrt: frozenset[str]) -> tuple[list[Line], dict[str, Ex
             g = al.add(*(terms[k][0] for k in same))
             terms = [t for k, t in enumerate(terms) if k not in same[1:]]
             terms[same[0]] = (g, terms[same[0]][1])
-            lines.append(Line("trace", "collect", "df", _shown(terms)))
+            lines.append(Line("trace", "collect", lhs, _shown(terms)))
             continue
         g, p = terms[i]
         rule, b = first_match(rules(p), p, preds, {"G": g})
         new = [(instantiate(rule, gs, b, b[part].shape), b[part]) for part, gs in targets(rule)]
         terms = terms[:i] + new + terms[i + 1:]
-        lines.append(Line("trace", rule.name, "df", _shown(terms)))
+        lines.append(Line("trace", rule.name, lhs, _shown(terms)))
     grads: dict[str, list[Expr]] = {}
     for g, p in terms:
         grads.setdefault(p.var.name, []).append(g)
-    return lines + _gathered(terms), {n: al.add(*gs) for n, gs in grads.items()}
+    return lines + _gathered(terms, lhs), {n: al.add(*gs) for n, gs in grads.items()}
 
 
-def _gathered(terms: list[tuple[Expr, Expr]]) -> list[Line]:
+def _gathered(terms: list[tuple[Expr, Expr]], lhs: str) -> list[Line]:
     """The final df = sum tr(G' dX), one term per variable (if terms had to be gathered)."""
     by_var: dict[Expr, list[Expr]] = {}
     for g, p in terms:
         by_var.setdefault(p, []).append(g)
     if all(len(gs) == 1 for gs in by_var.values()):
         return []
-    return [Line("trace", "collect", "df", _shown([(al.add(*gs), p) for p, gs in by_var.items()]))]
+    return [Line("trace", "collect", lhs, _shown([(al.add(*gs), p) for p, gs in by_var.items()]))]
 
 
 def gradient_lines(name: str, g: Expr, simp: Simplifier) -> list[Line]:
@@ -146,13 +148,22 @@ def derivation(f: Expr, variables: list[str], wrt: frozenset[str], simp: Simplif
             if i == 0 or ln.stage != lines[i - 1].stage or ln.lhs != lines[i - 1].lhs or ln.expr != lines[i - 1].expr]
 
 
-def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, tol: float = 1e-6) -> float:
+def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, tol: float = 1e-6,
+                consecutive_only: bool = False, base: Expr | None = None,
+                defs: dict[str, Expr] | None = None) -> float:
     """Every line equals the one before, as a function: at a random point and direction, each
     differential/trace line evaluates to the directional derivative of f (a pending d(e) is
     evaluated by central differences of e), and each gradient line to the same matrix as the
     line before. Returns the largest relative disagreement; raises CheckError above `tol`."""
-    dims = assign_sizes([f] + [ln.expr for ln in lines])
-    x0 = _np(find_point(f, {}, dims, seed))
+    dims = assign_sizes([base if base is not None else f] + [f] + [ln.expr for ln in lines])
+    x0 = _np(find_point(base if base is not None else f, {}, dims, seed))
+    for name, e in (defs or {}).items():  # a step's symbol takes the step's value
+        x0[name] = numeric([e], x0, dims)[0]
+    rng0 = np.random.default_rng(seed + 1)
+    for node in walk([f] + [ln.expr for ln in lines]):  # a delta symbol: any value will do
+        if isinstance(node, Sym) and node.name not in x0:
+            x0[node.name] = rng0.standard_normal((dims.get(node.shape[0], node.shape[0]),
+                                                  dims.get(node.shape[1], node.shape[1])))
     rng = np.random.default_rng(seed)
     v = {k: rng.standard_normal(a.shape) if k in wrt else np.zeros(a.shape) for k, a in x0.items()}
     known: dict[Expr, np.ndarray] = {}
@@ -165,7 +176,9 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
     for ln in lines:
         value = numeric([ln.expr], x0, dims, known)[0]
         ref = _directional(f, x0, v, dims) if ln.stage != "gradient" else prev if ln.rule else None
-        if ln.stage == "gradient" and not ln.rule:  # the gradient read off: <G, V_X> is d f along V_X
+        if consecutive_only:
+            ref = prev if ln is not lines[0] else None
+        elif ln.stage == "gradient" and not ln.rule:  # the gradient read off: <G, V_X> is d f along V_X
             only = {k: (a if k == ln.lhs else np.zeros_like(a)) for k, a in v.items()}
             value, ref = np.array([[np.sum(value * v[ln.lhs])]]), _directional(f, x0, only, dims)
             prev = numeric([ln.expr], x0, dims, known)[0]
@@ -174,7 +187,7 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
             if err > tol:
                 raise CheckError(f"derivation line ({ln.rule}) does not follow: rel. err {err:.1e}")
             worst = max(worst, err)
-        if not (ln.stage == "gradient" and not ln.rule):
+        if consecutive_only or not (ln.stage == "gradient" and not ln.rule):
             prev = value
     return worst
 
@@ -187,3 +200,62 @@ def _directional(e: Expr, x0: dict, v: dict, dims: dict, h: float = 1e-4):
     d1 = (at(h) - at(-h)) / (2 * h)
     d2 = (at(h / 2) - at(-h / 2)) / h
     return (4 * d2 - d1) / 3
+
+
+@dataclass(frozen=True)
+class Block:
+    """Lines checked together: against `f` (a block's own scalar), or, with f None, only each
+    line against the one before (a gradient gathered from several blocks, simplified)."""
+
+    lines: list[Line]
+    f: Expr | None
+    wrt: frozenset[str]
+
+
+def program_blocks(loss: Expr, steps: dict[str, Expr], delta: dict[str, str], variables: list[str],
+                   simp: Simplifier) -> list[Block]:
+    """Backpropagation by steps, as the notes write it: the loss's differential in terms of the
+    steps it uses (dL = tr(delta2' da2)), then for each step, last first, its own differential
+    under the trace with its delta (tr(delta2' d(W2*h1)) = tr((delta2*h1')' dW2) + ...), which
+    gives the deltas of the steps it uses and the variables' gradients. `steps` holds each step
+    written with the earlier steps as symbols; `delta` names each step's gradient."""
+    own = frozenset(variables) | frozenset(steps)
+    blocks, contrib = [], {}
+    lines = differential_lines(loss, own)
+    more, grads = trace_lines(lines[-1].expr, own) if lines[-1].expr.has_d else ([], {})
+    blocks.append(Block(lines + more, loss, own))
+    _add(contrib, grads)
+    for name in reversed(list(steps)):
+        if name not in contrib:
+            continue
+        g = Sym(delta[name], steps[name].shape)
+        blocks.append(Block(gradient_lines(name, al.add(*contrib.pop(name)), simp), None, own))
+        body = differential_lines(steps[name], own, "d" + name)
+        more, grads = trace_lines(body[-1].expr, own, g) if body[-1].expr.has_d else ([], {})
+        sym = Sym(name, steps[name].shape)
+        shown = [body[0]] + [replace(ln, expr=al.substitute(ln.expr, {steps[name]: sym})) for ln in body[1:]]
+        more = [replace(ln, expr=al.substitute(ln.expr, {steps[name]: sym})) for ln in more]
+        grads = {k: al.substitute(v, {steps[name]: sym}) for k, v in grads.items()}
+        blocks.append(Block(shown, steps[name], own))  # d(step): a matrix-valued differential
+        blocks.append(Block(more, Op("tr", (al.matmul(al.transpose(g), steps[name]),)), own))
+        _add(contrib, grads)
+    for name in variables:
+        if name in contrib:
+            blocks.append(Block(gradient_lines(name, al.add(*contrib[name]), simp), None, own))
+    return blocks
+
+
+def _add(contrib: dict[str, list[Expr]], grads: dict[str, Expr]) -> None:
+    for n, g in grads.items():
+        contrib.setdefault(n, []).append(g)
+
+
+def check_blocks(blocks: list[Block], base: Expr, defs: dict[str, Expr], seed: int = 0) -> float:
+    """check_lines for each block, at a point where the whole loss `base` is defined, each step's
+    symbol holding its value there (`defs`: name -> the step in the variables); a block without
+    its own scalar is checked line against line."""
+    worst = 0.0
+    for b in blocks:
+        f = b.f if b.f is not None else Op("sum", (b.lines[0].expr,))
+        worst = max(worst, check_lines(b.lines, f, b.wrt, seed, consecutive_only=b.f is None, base=base, defs=defs))
+    return worst

@@ -22,6 +22,7 @@ RULES: dict[str, tuple[str, str]] = {
     "d-group": ("named step", "中间变量"),
     "elementwise": ("elementwise rule", "逐元素函数法则"),
     "scalar-trace": ("scalar equals its trace", "标量套上迹"),
+    "chain": ("chain rule: the step's differential under its delta", "链式法则：代入中间变量的微分"),
     "linearity": ("linearity", "迹的线性"),
     "collect": ("linearity (collect terms)", "迹的线性（合并同类项）"),
     "cyclic-left": ("cyclic property", "迹的循环性质"),

@@ -28,10 +28,11 @@ def steps_data(lines: list[Line], loss: list[tuple[str, str, str]], names: dict[
         if refs.get(ln.rule):
             label += f" [{refs[ln.rule]}]"
         grad = ln.stage == "gradient"
+        of = loss_name if ln.lhs == "df" else ln.lhs[1:]  # dL, or d(step) in a program's step
         out.append({"stage": ln.stage, "rule": ln.rule, "label": label,
-                    "lhs": f"d{loss_name}/d{ln.lhs}" if grad else f"d{loss_name}",
+                    "lhs": f"d{loss_name}/d{ln.lhs}" if grad else f"d{of}",
                     "lhs_latex": (rf"\frac{{\partial {latex_name(loss_name)}}}{{\partial {latex_name(ln.lhs)}}}" if grad
-                                  else rf"\mathrm{{d}}{latex_name(loss_name)}"),
+                                  else rf"\mathrm{{d}}{latex_name(of)}"),
                     "text": text(ln.expr), "latex": tex(ln.expr)})
     out.append({"stage": "check", "rule": "", "label": "", "lhs": "", "text": summary, "latex": ""})
     return [st for i, st in enumerate(out)  # a step whose effect does not show in print is left out

@@ -53,12 +53,26 @@ def test_golden(case: str, fmt: str, lang: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_line_follows_from_the_one_before(case: str) -> None:
+    """Checked as users get it (a checked result checks its derivation: a false line raises),
+    and, for plain losses, directly at a second point too."""
     loss, wrt, let = CASES[case]
-    prog = matcalc.load(loss, matcalc.parse_decls(let))
-    lines = derivation(prog.loss, wrt, frozenset(wrt), Simplifier(frozenset(wrt)))
-    assert len(lines) >= 4
     for seed in (0, 1):
-        assert check_lines(lines, prog.loss, frozenset(wrt), seed) < 1e-6
+        r = matcalc.grad(loss, wrt, let, seed=seed)
+        assert len(r.steps) >= 5
+        assert any("lines checked numerically" in n for n in r.check.notes)
+    prog = matcalc.load(loss, matcalc.parse_decls(let))
+    if not prog.intermediates:
+        lines = derivation(prog.loss, wrt, frozenset(wrt), Simplifier(frozenset(wrt)))
+        assert check_lines(lines, prog.loss, frozenset(wrt), 2) < 1e-6
+
+
+def test_program_derivation_goes_step_by_step() -> None:
+    """The network is derived as the notes do: dL in terms of da2, then each step's differential
+    under its delta, giving delta1 from delta2 and the weight gradients from the deltas."""
+    text = _result("two_layer").steps_text()
+    for line in ("da2 = d(W2*h1)", "dL/dh1 = W2'*delta2", "dL/da1 = delta_h1.*h1.*(1 - h1)", "dL/dW1 = delta1*x'",
+                 "dL/dW2 = delta2*h1'", "dL/da2 = softmax(a2).*(ones(p,p)*y - y./softmax(a2))"):
+        assert line in text, line
 
 
 def test_a_false_line_is_caught() -> None:

@@ -177,7 +177,11 @@ _GREEK_SHORT = {"lam": "lambda", "eps": "epsilon"}
 
 
 def latex_name(n: str) -> str:
-    """`W1`, `W_1` -> `W_{1}`; `lam`, `alpha` -> `\\lambda`, `\\alpha`; long names -> `\\mathrm{}`."""
+    """`W1`, `W_1` -> `W_{1}`; `lam`, `alpha` -> `\\lambda`, `\\alpha`; long names -> `\\mathrm{}`;
+    a layer index after a double underscore is a bracketed superscript: `b__2` -> `b^{[2]}`."""
+    if "__" in n:
+        base, layer = n.split("__", 1)
+        return f"{latex_name(base)}^{{[{layer}]}}"
     m = re.fullmatch(r"([A-Za-z]+?)_?(\d+|_[A-Za-z0-9]+)?", n)
     head, sub = (m.group(1), m.group(2)) if m else (n.split("_", 1) + [None])[:2]
     sub = sub.lstrip("_").replace("_", ",") if sub else sub

@@ -179,3 +179,11 @@ def test_example_note_renders(lang: str, tmp_path: Path) -> None:
     math = extract_math(text)
     assert len(math) >= 10
     assert not [e for e in render(math) if e]
+
+
+def test_layer_superscripts_where_the_user_named_them_so() -> None:
+    r = matcalc.grad("Z__1 = W__1*x + b__1; A__1 = tanh(Z__1); L = sum(A__1)", ["W__1", "b__1"], "b__1: n",
+                     check=False)
+    tex = r.steps_latex()
+    assert "W^{[1]}" in tex and "b^{[1]}" in tex and r"\partial W^{[1]}" in tex
+    assert not [e for e in render([tex]) if e]

@@ -51,18 +51,25 @@ _LEAF_EXTRA = dict(init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Sym(Expr):
+class Cached(Expr):
+    """The values every node caches when built (set by `_finish`, never passed in)."""
+
+    _hash: int = field(default=0, **_LEAF_EXTRA)
+    _key: tuple = field(default=(), **_LEAF_EXTRA)
+    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
+    has_d: bool = field(default=False, **_LEAF_EXTRA)
+    height: int = field(default=1, **_LEAF_EXTRA)
+
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sym(Cached):
     """A named matrix, vector or scalar, with its declared properties."""
 
     name: str
     shape: Shape
     props: frozenset[str] = frozenset()
     children: tuple = field(default=(), **_LEAF_EXTRA)
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=False, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 1, self.name)
@@ -79,17 +86,12 @@ class Sym(Expr):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Num(Expr):
+class Num(Cached):
     """A constant matrix whose entries all equal `value` (1 x 1 for a plain number)."""
 
     value: Fraction
     shape: Shape = SCALAR
     children: tuple = field(default=(), **_LEAF_EXTRA)
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=False, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", Fraction(self.value))
@@ -100,16 +102,11 @@ class Num(Expr):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Eye(Expr):
+class Eye(Cached):
     """The n x n identity matrix."""
 
     n: Dim
     children: tuple = field(default=(), **_LEAF_EXTRA)
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=False, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 2, str(self.n))
@@ -123,16 +120,11 @@ class Eye(Expr):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Dif(Expr):
+class Dif(Cached):
     """The differential `dX` of a variable: the leaf a differential is linear in."""
 
     var: Sym
     children: tuple = field(default=(), **_LEAF_EXTRA)
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=True, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 3, self.var.name)
@@ -147,15 +139,10 @@ class Dif(Expr):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class DiffOf(Expr):
+class DiffOf(Cached):
     """`d(e)`: the differential of a sub-expression not yet expanded (only in derivation steps)."""
 
     expr: Expr
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=True, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 3, "d")
@@ -178,17 +165,12 @@ _RANK = {"transpose": 4, "pow": 6, "hadamard": 7, "matmul": 8, "mul": 9, "add": 
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Op(Expr):
+class Op(Cached):
     """An operator from the registry applied to `args`; the shape is computed and validated here."""
 
     op: str
     args: tuple[Expr, ...]
     shape: Shape = field(default=SCALAR, **_LEAF_EXTRA)
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=False, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         info = OPS[self.op]

@@ -12,6 +12,7 @@ import sys
 from .api import LAYOUTS, Result, grad
 from .labels import LANGS
 from .notes import fill
+from .verdict import check
 from .errors import MatcalcError
 from .printing import latex_name
 
@@ -42,10 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--layout", choices=LAYOUTS, default="denominator")
     g.add_argument("--no-check", action="store_true", help="skip the numeric and SymPy checks")
     g.add_argument("--seed", type=int, default=0, help="seed of the random check points")
+    c = sub.add_parser("check", help="check a hand-derived gradient: exit 0 if correct, 1 if wrong")
+    c.add_argument("expr", nargs="?", help="the loss")
+    c.add_argument("--loss", dest="loss", help=argparse.SUPPRESS)
+    c.add_argument("--wrt", required=True, help="the variable")
+    c.add_argument("--claim", required=True, help="the claimed gradient, in the same syntax")
+    c.add_argument("--let", default="", help="declarations")
+    c.add_argument("--format", choices=("text", "json"), default="text")
     n = sub.add_parser("notes", help="fill the ```matcalc blocks of a Markdown note with their derivations")
     n.add_argument("input", help="the note (Markdown)")
     n.add_argument("-o", "--output", help="where to write the filled note (default: standard output)")
     return p
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        loss = args.expr if args.expr is not None else args.loss
+        if loss is None:
+            raise MatcalcError("give the loss as an argument")
+        v = check(loss, args.wrt, args.claim, args.let)
+    except MatcalcError as err:
+        print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(v.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else v)
+    return 0 if v.correct else 1
 
 
 def _notes(args: argparse.Namespace) -> int:
@@ -77,14 +98,28 @@ def _loss_text(args: argparse.Namespace) -> str:
 
 
 def _protect_negative_loss(argv: list[str]) -> list[str]:
-    """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option of `grad` is long (--x)."""
-    if not argv or argv[0] != "grad":
+    """`matcalc grad "-y'*log(p)"` is a loss, not an option: every option here is long (--x).
+    A value starting with '-' is glued to its option (`--claim=-A'*B'`)."""
+    if not argv or argv[0] not in ("grad", "check"):
         return argv
-    return [f"--loss={a}" if a.startswith("-") and not a.startswith("--") and a not in ("-h", "-") else a for a in argv]
+    out: list[str] = []
+    for a in argv:
+        if not (a.startswith("-") and not a.startswith("--") and a not in ("-h", "-")):
+            out.append(a)
+        elif out and out[-1] in VALUE_OPTIONS:
+            out[-1] = f"{out[-1]}={a}"
+        else:
+            out.append(f"--loss={a}")
+    return out
+
+
+VALUE_OPTIONS = ("--claim", "--let", "--wrt", "--seed")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_protect_negative_loss(sys.argv[1:] if argv is None else argv))
+    if args.command == "check":
+        return _check(args)
     if args.command == "notes":
         try:
             return _notes(args)

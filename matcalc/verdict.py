@@ -1,0 +1,191 @@
+"""`check`: is a hand-derived gradient right? A verdict, a counterexample and a diagnosis.
+
+The true gradient is derived (and itself verified); the claim, read in the same syntax with the
+same shapes, is compared with it numerically at random points honouring the declarations.
+When they differ, the diagnoses that fit are named: the claim's shape is wrong (which product
+does not conform), it is the transpose, it is off by a constant factor or by sign, it misses a
+term of the gradient or has an extra one, or it is right only under a property the loss did not
+declare (`A symmetric`, `y probability`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from . import algebra as al
+from .api import Result, _decls, grad
+from .check import _np, assign_sizes, find_point
+from .errors import MatcalcError, ShapeError
+from .evaluate import numeric
+from .expr import Expr, Op, Sym, walk
+from .parser import Decl, parse_syn
+from .printing import to_text
+from .registry import fmt_shape
+from .typer import to_expr
+
+TOL = 1e-7
+SEEDS = (0, 1, 2)
+
+
+@dataclass
+class Verdict:
+    verdict: str  # "correct" or "wrong"
+    gradient: str
+    diagnoses: list[dict] = field(default_factory=list)
+    counterexample: dict | None = None
+    checked: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "diagnoses": self.diagnoses, "counterexample": self.counterexample,
+                "gradient": self.gradient, "checked": self.checked}
+
+    def __str__(self) -> str:
+        if self.correct:
+            return f"correct: the claim equals the gradient {self.gradient}\n{self.checked}"
+        lines = ["wrong"] + [f"  {d['kind']}: {d['detail']}" for d in self.diagnoses]
+        if self.counterexample:
+            ce = self.counterexample
+            lines.append(f"counterexample at sizes {ce['sizes']}:")
+            lines += [f"  {k} = {v}" for k, v in ce["point"].items()]
+            lines += [f"  entry {e['entry']}: claim {e['claim']:.6g}, gradient {e['gradient']:.6g}" for e in ce["entries"]]
+        lines.append(f"the gradient is {self.gradient}")
+        return "\n".join(lines)
+
+
+def _decls_of(r: Result) -> dict[str, Decl]:
+    return {n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in r.symbols.items() if "dimension" not in s.props}
+
+
+def _read_claim(claim: str, r: Result, decls: dict[str, Decl]) -> Expr:
+    named = {n: e for n, e in r.where}
+    return to_expr(claim, parse_syn(claim), decls, bound=lambda name: named.get(name), closed=False)
+
+
+def check(expr: str, wrt: str, claim: str, let: str | dict | None = None, seed: int = 0) -> Verdict:
+    """The verdict on `claim` as the gradient of `expr` with respect to `wrt`."""
+    r = grad(expr, [wrt], let, seed=seed)
+    g = r[wrt].expr
+    decls = {**_decls_of(r), **_decls(let)}
+    try:
+        c = _read_claim(claim, r, decls)
+    except ShapeError as err:
+        return Verdict("wrong", r[wrt].text, [{"kind": "shape", "detail": str(err)}])
+    if c.shape != g.shape:
+        kinds = [{"kind": "shape", "detail": f"the claim is {fmt_shape(c.shape)} but the gradient has the shape of "
+                                              f"{wrt}, {fmt_shape(g.shape)}"}]
+        if c.shape == (g.shape[1], g.shape[0]) and _same(r.loss, al.transpose(c), g):
+            kinds.append({"kind": "transpose", "detail": "the claim is the transpose of the gradient"})
+        return Verdict("wrong", r[wrt].text, kinds)
+    if _same(r.loss, c, g):
+        return Verdict("correct", r[wrt].text, checked=f"compared at {len(SEEDS)} random points; "
+                       + (r.check.summary() if r.check else ""))
+    return Verdict("wrong", r[wrt].text, _diagnose(r, wrt, c, g, expr, let), _counterexample(r.loss, c, g))
+
+
+def _values(f: Expr, exprs: list[Expr], seed: int) -> tuple[list[np.ndarray], dict, dict]:
+    """Values at a random point; each seed uses other sizes, so that a factor 1/m shows as such."""
+    dims = {k: v + seed for k, v in assign_sizes([f, *exprs]).items()}
+    point = _np(find_point(f, {}, dims, seed))
+    for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
+        point[s.name] = np.array([[float(dims[s.name])]])
+    return numeric(exprs, point, dims), point, dims
+
+
+def _same(f: Expr, a: Expr, b: Expr) -> bool:
+    for seed in SEEDS:
+        (va, vb), _, _ = _values(f, [a, b], seed)
+        if not np.allclose(va, vb, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(vb))))):
+            return False
+    return True
+
+
+def _diagnose(r: Result, wrt: str, c: Expr, g: Expr, expr: str, let) -> list[dict]:
+    out = []
+    if c.shape[0] == c.shape[1] and _same(r.loss, al.transpose(c), g):
+        out.append({"kind": "transpose", "detail": "the claim is the transpose of the gradient"})
+    k = _factor(r.loss, c, g)
+    if k is not None:
+        out.append({"kind": "sign", "detail": "the claim has the wrong sign"} if k == "-1" else
+                   {"kind": "factor", "detail": f"the claim is {k} times the gradient: divide it by {k}"})
+    out += _terms(r.loss, c, g)
+    out += _properties(r, wrt, c, expr, let)
+    return out
+
+
+def _factor(f: Expr, c: Expr, g: Expr) -> str | None:
+    """A constant k with c = k*g at every point (named as a fraction or 1/m for a dimension m)."""
+    ks = []
+    for seed in SEEDS:
+        (vc, vg), _, dims = _values(f, [c, g], seed)
+        denom = float(np.sum(vg * vg))
+        if denom < 1e-300:
+            return None
+        k = float(np.sum(vc * vg)) / denom
+        if not np.allclose(vc, k * vg, rtol=1e-7, atol=1e-9):
+            return None
+        ks.append((k, dims))
+    k0 = ks[0][0]
+    if all(abs(k - k0) <= 1e-7 * max(1, abs(k0)) for k, _ in ks):
+        frac = Fraction(k0).limit_denominator(1000)
+        return None if frac == 1 else str(frac)
+    for name in ks[0][1]:  # k varies with a size: 1/m, m, ...
+        for power in (1, -1, 2, -2):
+            if all(abs(k - dims[name] ** power) <= 1e-7 * abs(k) for k, dims in ks):
+                return name if power == 1 else f"1/{name}" if power == -1 else f"{name}^{power}"
+    return None
+
+
+def _term_list(e: Expr) -> list[Expr]:
+    return list(e.args) if isinstance(e, Op) and e.op == "add" else [e]
+
+
+def _terms(f: Expr, c: Expr, g: Expr) -> list[dict]:
+    out = []
+    for t in _term_list(g):
+        if len(_term_list(g)) > 1 and _same(f, al.add(c, t), g):
+            out.append({"kind": "missing-term", "detail": f"the claim misses the term {to_text(t)}"})
+    for t in _term_list(c):
+        if len(_term_list(c)) > 1 and _same(f, al.sub(c, t), g):
+            out.append({"kind": "extra-term", "detail": f"the claim has an extra term {to_text(t)}"})
+    return out
+
+
+def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
+    """Declare one property more (a square symbol symmetric, a vector a probability) and see
+    whether the claim then holds."""
+    out = []
+    for name, s in r.symbols.items():
+        if name == wrt or "dimension" in s.props:
+            continue
+        props = (["symmetric"] if s.shape[0] == s.shape[1] and s.shape != (1, 1) else []) + \
+                (["probability"] if s.shape != (1, 1) else [])
+        for prop in props:
+            if prop in s.props:
+                continue
+            extra = {**_decls_of(r), **_decls(let)}
+            extra[name] = Decl(name, s.shape, s.props | {prop})
+            try:
+                r2 = grad(expr, [wrt], extra)
+                c2 = _read_claim(to_text(c), r2, extra)
+            except MatcalcError:
+                continue
+            if _same(r2.loss, c2, r2[wrt].expr):
+                out.append({"kind": "needs-property",
+                            "detail": f"the claim holds only if {name} is {prop} (declare '{name}: {prop}')"})
+    return out
+
+
+def _counterexample(f: Expr, c: Expr, g: Expr) -> dict:
+    (vc, vg), point, dims = _values(f, [c, g], SEEDS[0])
+    diff = np.abs(vc - vg)
+    worst = np.dstack(np.unravel_index(np.argsort(-diff, axis=None), diff.shape))[0][:4]
+    return {"sizes": dims,
+            "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
+            "entries": [{"entry": f"({i + 1},{j + 1})", "claim": float(vc[i, j]), "gradient": float(vg[i, j])}
+                        for i, j in worst if diff[i, j] > TOL]}

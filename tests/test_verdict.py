@@ -1,0 +1,72 @@
+"""Issue 5 (first part): verdicts on hand-derived gradients, with diagnoses and counterexamples."""
+import json
+
+import pytest
+
+import matcalc
+from matcalc.cli import main
+
+
+@pytest.mark.parametrize("loss,wrt,claim,let", [
+    ("x'*A*x", "x", "A'*x + A*x", ""),
+    ("x'*A*x", "x", "A*x + A'*x", ""),
+    ("tr(A*X*B)", "X", "(B*A)'", ""),
+    ("log(det(X))", "X", "inv(X')", ""),
+    ("-y'*log(softmax(z))", "z", "softmax(z) - y", "y: probability"),
+    ("norm2(X*w - y)^2", "w", "2*X'*X*w - 2*X'*y", ""),
+])
+def test_correct_claims_written_differently_pass(loss, wrt, claim, let) -> None:
+    v = matcalc.check(loss, wrt, claim, let)
+    assert v.correct, v.diagnoses
+    assert v.to_dict()["verdict"] == "correct"
+
+
+def _kinds(loss, wrt, claim, let=""):
+    v = matcalc.check(loss, wrt, claim, let)
+    assert not v.correct
+    return {d["kind"]: d["detail"] for d in v.diagnoses}, v
+
+
+@pytest.mark.parametrize("loss,wrt,claim,let,kind,fragment", [
+    ("tr(A*X*B)", "X", "A*B", "", "shape", "shape mismatch in 'A*B'"),
+    ("tr(A*X*B)", "X", "B*A", "", "shape", "the claim is p x m"),
+    ("tr(A*X*B)", "X", "B*A", "", "transpose", "transpose"),
+    ("tr(A*X)", "X", "A", "A: n x n", "transpose", "transpose"),
+    ("a'*X*b", "X", "b*a'", "a: n; b: n", "transpose", "transpose"),
+    ("tr(A*X*B)", "X", "2*A'*B'", "", "factor", "2 times"),
+    ("x'*A*x", "x", "(A + A')*x/2", "", "factor", "1/2 times"),
+    ("sum(W*X)/m", "W", "ones(n)*ones(m)'*X'", "X: k x m; W: n x k", "factor", "m times"),
+    ("tr(A*X*B)", "X", "-A'*B'", "", "sign", "wrong sign"),
+    ("norm2(X*w - y)^2", "w", "2*X'*(y - X*w)", "", "sign", "wrong sign"),
+    ("x'*A*x + b'*x", "x", "(A + A')*x", "b: n", "missing-term", "misses the term b"),
+    ("norm2(X*w - y)^2 + lam*norm2(w)^2", "w", "2*X'*(X*w - y)", "lam: scalar", "missing-term", "2*lam*w"),
+    ("x'*A*x", "x", "(A + A')*x + x", "", "extra-term", "extra term x"),
+    ("tr(A*X*B)", "X", "A'*B' + X", "", "extra-term", "extra term X"),
+    ("x'*A*x", "x", "2*A*x", "", "needs-property", "A is symmetric"),
+    ("-y'*log(softmax(z))", "z", "softmax(z) - y", "", "needs-property", "y is probability"),
+    ("tr(X'*B*X)", "X", "2*B*X", "", "needs-property", "B is symmetric"),
+])
+def test_diagnoses(loss, wrt, claim, let, kind, fragment) -> None:
+    kinds, v = _kinds(loss, wrt, claim, let)
+    assert kind in kinds, kinds
+    assert fragment in kinds[kind]
+    assert v.gradient == matcalc.grad(loss, wrt, let, check=False)[wrt].text
+
+
+def test_counterexample_names_entries_with_both_values() -> None:
+    _, v = _kinds("tr(A*X*B)", "X", "2*A'*B'")
+    ce = v.counterexample
+    assert set(ce["sizes"]) == {"n", "m", "p"} and set(ce["point"]) == {"A", "B", "X"}
+    e = ce["entries"][0]
+    assert e["claim"] == pytest.approx(2 * e["gradient"])
+
+
+def test_cli_exit_codes_and_json(capsys) -> None:
+    assert main(["check", "x'*A*x", "--wrt", "x", "--claim", "A'*x + A*x"]) == 0
+    assert "correct" in capsys.readouterr().out
+    assert main(["check", "tr(A*X*B)", "--wrt", "X", "--claim", "-A'*B'", "--format", "json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert set(d) >= {"verdict", "diagnoses", "counterexample", "gradient"}
+    assert d["verdict"] == "wrong" and d["diagnoses"][0]["kind"] == "sign" and d["gradient"] == "A'*B'"
+    assert main(["check", "tr(A*X*B)", "--wrt", "X", "--claim", "A*+"]) == 2
+    assert "ParseError" in capsys.readouterr().err

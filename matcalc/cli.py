@@ -12,7 +12,7 @@ import sys
 from .api import LAYOUTS, Result, grad
 from .labels import LANGS
 from .notes import fill
-from .verdict import check
+from .verdict import check, check_differential
 from .errors import MatcalcError
 from .printing import latex_name
 
@@ -46,8 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="check a hand-derived gradient: exit 0 if correct, 1 if wrong")
     c.add_argument("expr", nargs="?", help="the loss")
     c.add_argument("--loss", dest="loss", help=argparse.SUPPRESS)
-    c.add_argument("--wrt", required=True, help="the variable")
-    c.add_argument("--claim", required=True, help="the claimed gradient, in the same syntax")
+    c.add_argument("--wrt", help="the variable (for --claim)")
+    c.add_argument("--claim", help="the claimed gradient, in the same syntax")
+    c.add_argument("--claim-differential", dest="claim_differential",
+                   help="a claimed differential, e.g. \"df = tr(A*dX*B)\"")
     c.add_argument("--let", default="", help="declarations")
     c.add_argument("--format", choices=("text", "json"), default="text")
     n = sub.add_parser("notes", help="fill the ```matcalc blocks of a Markdown note with their derivations")
@@ -61,7 +63,12 @@ def _check(args: argparse.Namespace) -> int:
         loss = args.expr if args.expr is not None else args.loss
         if loss is None:
             raise MatcalcError("give the loss as an argument")
-        v = check(loss, args.wrt, args.claim, args.let)
+        if args.claim_differential is not None:
+            v = check_differential(loss, args.claim_differential, args.let)
+        elif args.claim is None or args.wrt is None:
+            raise MatcalcError("give --wrt X --claim G, or --claim-differential \"df = ...\"")
+        else:
+            v = check(loss, args.wrt, args.claim, args.let)
     except MatcalcError as err:
         print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
@@ -113,7 +120,7 @@ def _protect_negative_loss(argv: list[str]) -> list[str]:
     return out
 
 
-VALUE_OPTIONS = ("--claim", "--let", "--wrt", "--seed")
+VALUE_OPTIONS = ("--claim", "--claim-differential", "--let", "--wrt", "--seed")
 
 
 def main(argv: list[str] | None = None) -> int:

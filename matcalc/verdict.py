@@ -9,6 +9,7 @@ declare (`A symmetric`, `y probability`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -19,7 +20,8 @@ from .api import Result, _decls, grad
 from .check import _np, assign_sizes, find_point
 from .errors import MatcalcError, ShapeError
 from .evaluate import numeric
-from .expr import Expr, Op, Sym, walk
+from .differentiate import Differentiator
+from .expr import Dif, Expr, Op, Sym, walk
 from .parser import Decl, parse_syn
 from .printing import to_text
 from .registry import fmt_shape
@@ -36,6 +38,7 @@ class Verdict:
     diagnoses: list[dict] = field(default_factory=list)
     counterexample: dict | None = None
     checked: str = ""
+    what: str = "gradient"  # or "differential"
 
     @property
     def correct(self) -> bool:
@@ -47,14 +50,17 @@ class Verdict:
 
     def __str__(self) -> str:
         if self.correct:
-            return f"correct: the claim equals the gradient {self.gradient}\n{self.checked}"
+            return f"correct: the claim equals the {self.what} {self.gradient}\n{self.checked}"
         lines = ["wrong"] + [f"  {d['kind']}: {d['detail']}" for d in self.diagnoses]
-        if self.counterexample:
-            ce = self.counterexample
+        ce = self.counterexample or {}
+        if ce:
             lines.append(f"counterexample at sizes {ce['sizes']}:")
-            lines += [f"  {k} = {v}" for k, v in ce["point"].items()]
-            lines += [f"  entry {e['entry']}: claim {e['claim']:.6g}, gradient {e['gradient']:.6g}" for e in ce["entries"]]
-        lines.append(f"the gradient is {self.gradient}")
+            lines += [f"  {k} = {v}" for k, v in {**ce["point"], **ce.get("directions", {})}.items()]
+            lines += [f"  entry {e['entry']}: claim {e['claim']:.6g}, gradient {e['gradient']:.6g}"
+                      for e in ce.get("entries", [])]
+            if "differential" in ce:
+                lines.append(f"  claim {ce['claim']:.6g}, differential {ce['differential']:.6g}")
+        lines.append(f"the {self.what} is {self.gradient}")
         return "\n".join(lines)
 
 
@@ -189,3 +195,57 @@ def _counterexample(f: Expr, c: Expr, g: Expr) -> dict:
             "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
             "entries": [{"entry": f"({i + 1},{j + 1})", "claim": float(vc[i, j]), "gradient": float(vg[i, j])}
                         for i, j in worst if diff[i, j] > TOL]}
+
+
+def check_differential(expr: str, claim: str, let: str | dict | None = None) -> Verdict:
+    """The verdict on a claimed differential `df = ...` (the `df =` is optional), written with
+    `dX` for the differential of each variable X it involves."""
+    claim = claim.split("=", 1)[1] if re.match(r"^\s*d\w*\s*=", claim) else claim
+    r = grad(expr, [], let, check=False)
+    decls = {**_decls_of(r), **_decls(let)}
+    variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
+
+    def bound(name: str) -> Expr | None:
+        return Dif(variables[name[1:]]) if name.startswith("d") and name[1:] in variables else None
+
+    c = to_expr(claim, parse_syn(claim), decls, bound=bound)
+    wrt = frozenset(n.var.name for n in walk([c]) if isinstance(n, Dif)) or frozenset(variables)
+    df = Differentiator(wrt)(r.loss)
+    truth = to_text(df)
+    if c.shape != df.shape:
+        return Verdict("wrong", truth, [{"kind": "shape", "detail": f"the claimed differential is "
+                                         f"{fmt_shape(c.shape)}, but the loss is {fmt_shape(df.shape)}"}],
+                       what="differential")
+    worst = None
+    for seed in SEEDS:
+        dims = {k: v + seed for k, v in assign_sizes([r.loss, c, df]).items()}
+        point = _np(find_point(r.loss, {}, dims, seed))
+        rng = np.random.default_rng(seed)
+        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in variables.items() if n in wrt}
+        vc, vt = numeric([c, df], point, dims, known)
+        if not np.allclose(vc, vt, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(vt))))):
+            worst = {"sizes": dims, "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
+                     "directions": {f"d{d.var.name}": np.round(v, 4).tolist() for d, v in known.items()},
+                     "claim": float(vc[0, 0]), "differential": float(vt[0, 0])}
+            break
+    if worst is None:
+        return Verdict("correct", truth, checked=f"compared at {len(SEEDS)} random points and directions",
+                       what="differential")
+    k = worst["claim"] / worst["differential"] if worst["differential"] else None
+    kinds = [{"kind": "sign" if abs(k + 1) < 1e-7 else "factor",
+              "detail": "the claim has the wrong sign" if abs(k + 1) < 1e-7 else
+              f"the claim is {Fraction(k).limit_denominator(1000)} times the differential"}] \
+        if k is not None and _constant_ratio(r.loss, c, df, known_vars=variables, wrt=wrt, k=k) else []
+    return Verdict("wrong", truth, kinds, worst, what="differential")
+
+
+def _constant_ratio(f: Expr, c: Expr, df: Expr, known_vars: dict, wrt: frozenset[str], k: float) -> bool:
+    for seed in SEEDS[1:]:
+        dims = {n: v + seed for n, v in assign_sizes([f, c, df]).items()}
+        point = _np(find_point(f, {}, dims, seed))
+        rng = np.random.default_rng(seed + 7)
+        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in known_vars.items() if n in wrt}
+        vc, vt = numeric([c, df], point, dims, known)
+        if not np.allclose(vc, k * vt, rtol=1e-7, atol=1e-9):
+            return False
+    return True

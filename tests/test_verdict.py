@@ -70,3 +70,40 @@ def test_cli_exit_codes_and_json(capsys) -> None:
     assert d["verdict"] == "wrong" and d["diagnoses"][0]["kind"] == "sign" and d["gradient"] == "A'*B'"
     assert main(["check", "tr(A*X*B)", "--wrt", "X", "--claim", "A*+"]) == 2
     assert "ParseError" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loss,claim,let,verdict,kind", [
+    ("tr(A*X*B)", "df = tr(A*dX*B)", "", "correct", None),
+    ("x'*A*x", "df = x'*(A + A')*dx", "", "correct", None),
+    ("log(det(X))", "tr(inv(X)*dX)", "", "correct", None),
+    ("x'*A*x", "df = -x'*(A + A')*dx", "", "wrong", "sign"),
+    ("x'*A*x", "df = 2*x'*(A + A')*dx", "", "wrong", "factor"),
+    ("x'*A*x", "df = 2*x'*A*dx", "", "wrong", None),
+])
+def test_claimed_differentials(loss, claim, let, verdict, kind) -> None:
+    v = matcalc.verdict.check_differential(loss, claim, let)
+    assert v.verdict == verdict
+    if kind:
+        assert v.diagnoses[0]["kind"] == kind
+    if verdict == "wrong":
+        assert v.counterexample["claim"] != pytest.approx(v.counterexample["differential"])
+
+
+def test_cli_claimed_differential(capsys) -> None:
+    assert main(["check", "tr(A*X*B)", "--claim-differential", "df = tr(A*dX*B)"]) == 0
+    assert main(["check", "x'*A*x", "--claim-differential", "df = -x'*(A + A')*dx"]) == 1
+    assert "wrong sign" in capsys.readouterr().out
+
+
+def test_seed_notes_claims() -> None:
+    """examples/check_notes.py: the notes' formulas pass, their mistakes are caught usefully."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+    import check_notes
+    out = check_notes.main()
+    wrong = {k for k, v in out.items() if not v.correct}
+    assert wrong == {"001: softmax cross-entropy, y general", "003: three layers, dE/dX as the note has it"}
+    layer = out["003: three layers, dE/dX as the note has it"]
+    assert layer.diagnoses[0]["kind"] == "shape" and "W2'*delta1" in layer.diagnoses[0]["detail"]
+    assert layer.gradient == "W1'*delta1/m"

@@ -22,6 +22,7 @@ from .errors import MatcalcError, ShapeError
 from .evaluate import numeric
 from .differentiate import Differentiator
 from .expr import Dif, Expr, Op, Sym, walk
+from .latex_in import latex_to_text, looks_like_latex
 from .parser import Decl, parse_syn
 from .printing import to_text
 from .registry import fmt_shape
@@ -68,9 +69,13 @@ def _decls_of(r: Result) -> dict[str, Decl]:
     return {n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in r.symbols.items() if "dimension" not in s.props}
 
 
-def _read_claim(claim: str, r: Result, decls: dict[str, Decl]) -> Expr:
-    named = {n: e for n, e in r.where}
-    return to_expr(claim, parse_syn(claim), decls, bound=lambda name: named.get(name), closed=False)
+def _read_claim(claim: str, r: Result, decls: dict[str, Decl], shape=None, names: Result | None = None) -> Expr:
+    """A claim in the text syntax or in LaTeX, with the names of `names`' `where` (the steps of
+    a program and their deltas) usable, and sizes left open inferred from the expected shape."""
+    claim = latex_to_text(claim) if looks_like_latex(claim) else claim
+    named = {n: e for n, e in (names or r).where}
+    return to_expr(claim, parse_syn(claim), decls, bound=lambda name: named.get(name), closed=False,
+                   expect=shape)
 
 
 def check(expr: str, wrt: str, claim: str, let: str | dict | None = None, seed: int = 0) -> Verdict:
@@ -78,10 +83,15 @@ def check(expr: str, wrt: str, claim: str, let: str | dict | None = None, seed: 
     r = grad(expr, [wrt], let, seed=seed)
     g = r[wrt].expr
     decls = {**_decls_of(r), **_decls(let)}
+    every = [n for n, s in r.symbols.items() if "dimension" not in s.props]
+    names = grad(expr, every, let, check=False) if r.where or "=" in expr else r  # every delta named
     try:
-        c = _read_claim(claim, r, decls)
-    except ShapeError as err:
-        return Verdict("wrong", r[wrt].text, [{"kind": "shape", "detail": str(err)}])
+        c = _read_claim(claim, r, decls, g.shape, names)
+    except ShapeError:
+        try:  # read without the expected shape: a claim of the wrong shape is diagnosed below
+            c = _read_claim(claim, r, decls, None, names)
+        except ShapeError as err:
+            return Verdict("wrong", r[wrt].text, [{"kind": "shape", "detail": str(err)}])
     if c.shape != g.shape:
         kinds = [{"kind": "shape", "detail": f"the claim is {fmt_shape(c.shape)} but the gradient has the shape of "
                                               f"{wrt}, {fmt_shape(g.shape)}"}]
@@ -200,7 +210,8 @@ def _counterexample(f: Expr, c: Expr, g: Expr) -> dict:
 def check_differential(expr: str, claim: str, let: str | dict | None = None) -> Verdict:
     """The verdict on a claimed differential `df = ...` (the `df =` is optional), written with
     `dX` for the differential of each variable X it involves."""
-    claim = claim.split("=", 1)[1] if re.match(r"^\s*d\w*\s*=", claim) else claim
+    claim = claim.split("=", 1)[1] if re.match(r"^\s*(\\mathrm\{d\}\s*)?d?\w*\s*=", claim) else claim
+    claim = latex_to_text(claim) if looks_like_latex(claim) else claim
     r = grad(expr, [], let, check=False)
     decls = {**_decls_of(r), **_decls(let)}
     variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}

@@ -107,3 +107,25 @@ def test_seed_notes_claims() -> None:
     layer = out["003: three layers, dE/dX as the note has it"]
     assert layer.diagnoses[0]["kind"] == "shape" and "W2'*delta1" in layer.diagnoses[0]["detail"]
     assert layer.gradient == "W1'*delta1/m"
+
+
+@pytest.mark.parametrize("loss,wrt,claim,let", [
+    ("a'*inv(X)*b", "X", r"-X^{-T} a b^{T} X^{-T}", "a, b: n"),
+    ("x'*A*x", "x", r"\left(A + A^{T}\right) x", ""),
+    ("tr(A*X*B)", "X", r"A^\top B^\top", ""),
+    ("sum(W*X)/m", "W", r"\frac{1}{m} \mathbf{1} X^T", "X: k x m; W: n x k"),
+    ("a1 = W1*x; h1 = sigmoid(a1); a2 = W2*h1; L = -y'*log(softmax(a2))", "W1",
+     r"\left(W_2^T \delta_2 \odot h_1 \odot (1 - h_1)\right) x^T", "y: probability"),
+])
+def test_latex_claims(loss, wrt, claim, let) -> None:
+    assert matcalc.check(loss, wrt, claim, let).correct
+
+
+@pytest.mark.parametrize("claim,fragment", [
+    (r"X^{1/2}", "superscript"), (r"W_{ij}", "subscript"), (r"\|x\|_2", "norms written with bars"),
+    (r"\nabla f", "command \\nabla"),
+])
+def test_latex_claims_that_cannot_be_read_say_why(claim, fragment) -> None:
+    with pytest.raises(matcalc.ParseError, match="cannot read this LaTeX") as info:
+        matcalc.check("tr(A*X*B)", "X", claim)
+    assert fragment in str(info.value)

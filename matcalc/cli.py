@@ -12,7 +12,7 @@ import sys
 from .api import LAYOUTS, Result, grad
 from .labels import LANGS
 from .notes import fill
-from .verdict import check, check_differential
+from .verdict import Verdict, chain_lines, check, check_chain, check_differential, check_file, table
 from .errors import MatcalcError
 from .printing import latex_name
 
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--loss", dest="loss", help=argparse.SUPPRESS)
     c.add_argument("--wrt", help="the variable (for --claim)")
     c.add_argument("--claim", help="the claimed gradient, in the same syntax")
+    c.add_argument("--chain", metavar="FILE", help="a hand derivation: `= ...` lines, or a note's align block")
+    c.add_argument("--file", metavar="CLAIMS", help="check many claims: a TOML file of [[claim]] tables, or JSON")
     c.add_argument("--claim-differential", dest="claim_differential",
                    help="a claimed differential, e.g. \"df = tr(A*dX*B)\"")
     c.add_argument("--let", default="", help="declarations")
@@ -60,15 +62,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> int:
     try:
+        if args.file:
+            results = check_file(args.file)
+            print(table(results))
+            return 0 if all(isinstance(v, Verdict) and v.correct for _, v in results) else 1
         loss = args.expr if args.expr is not None else args.loss
         if loss is None:
             raise MatcalcError("give the loss as an argument")
-        if args.claim_differential is not None:
+        if args.chain is not None:
+            with open(args.chain, encoding="utf-8") as fh:
+                v = check_chain(loss, chain_lines(fh.read()), args.let)
+        elif args.claim_differential is not None:
             v = check_differential(loss, args.claim_differential, args.let)
         elif args.claim is None or args.wrt is None:
             raise MatcalcError("give --wrt X --claim G, or --claim-differential \"df = ...\"")
         else:
             v = check(loss, args.wrt, args.claim, args.let)
+    except OSError as err:
+        print(f"matcalc: MatcalcError: cannot read {err.filename}: {err.strerror}", file=sys.stderr)
+        return 2
     except MatcalcError as err:
         print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
         return 2

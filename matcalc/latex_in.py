@@ -22,7 +22,9 @@ _WRAPPERS = {r"\operatorname", r"\mathrm", r"\text", r"\mathbf", r"\boldsymbol",
 
 def latex_to_text(src: str) -> str:
     """The text-syntax form of a LaTeX expression; ParseError for what it cannot read."""
-    toks = _TOKEN.findall(src.strip().strip("$"))
+    text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?", lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
+                  src.strip().strip("$"))  # the differential dX (or dW_1) is one name
+    toks = _TOKEN.findall(text)
     out, _ = _expr(toks, 0, src, stop=None)
     return _join(out)
 
@@ -76,6 +78,13 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             inner, i = _group(toks, i, src)
             out.append(inner)
             continue
+        if t == "(":  # a parenthesised group is one atom: (A^T B^T)^T
+            inner, j = _expr(toks, i + 1, src, stop=")")
+            if j >= len(toks):
+                raise _fail(src, "a '(' is not closed")
+            out.append(["(", *inner, ")"])
+            i = j + 1
+            continue
         if t in ("\\|", "|") and "|" in t:
             raise _fail(src, "norms written with bars (use norm2(...))")
         if t in _COMMANDS:
@@ -127,10 +136,6 @@ def _juxtapose(items: list[list[str]], src: str) -> list[str]:
     for k, item in enumerate(items):
         first = item[0]
         is_op = len(item) == 1 and first in ops
-        if first == ")" and len(item) == 1:
-            out.append(")")
-            prev_atom = True
-            continue
         if not is_op and prev_atom and not (out and out[-1] in _FUNCS):
             out.append("*")
         out.extend(item)

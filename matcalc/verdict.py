@@ -9,11 +9,18 @@ declare (`A symmetric`, `y probability`).
 """
 from __future__ import annotations
 
+import json
 import re
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from . import algebra as al
 from .api import Result, _decls, grad
@@ -50,6 +57,8 @@ class Verdict:
                 "gradient": self.gradient, "checked": self.checked}
 
     def __str__(self) -> str:
+        if self.correct and self.what == "derivation":
+            return f"correct: every line follows from the one before\n{self.checked}"
         if self.correct:
             return f"correct: the claim equals the {self.what} {self.gradient}\n{self.checked}"
         lines = ["wrong"] + [f"  {d['kind']}: {d['detail']}" for d in self.diagnoses]
@@ -61,7 +70,8 @@ class Verdict:
                       for e in ce.get("entries", [])]
             if "differential" in ce:
                 lines.append(f"  claim {ce['claim']:.6g}, differential {ce['differential']:.6g}")
-        lines.append(f"the {self.what} is {self.gradient}")
+        if self.gradient:
+            lines.append(f"the {self.what} is {self.gradient}")
         return "\n".join(lines)
 
 
@@ -260,3 +270,117 @@ def _constant_ratio(f: Expr, c: Expr, df: Expr, known_vars: dict, wrt: frozenset
         if not np.allclose(vc, k * vt, rtol=1e-7, atol=1e-9):
             return False
     return True
+
+
+def chain_lines(text: str) -> list[str]:
+    """The math lines of a derivation: `= ...` lines of plain text, or the rows of a LaTeX or
+    Markdown `align`/`aligned` block (`&=` separated, rows ended by `\\\\`)."""
+    m = re.search(r"\\begin\{align\*?\}(.*?)\\end\{align\*?\}|\\begin\{aligned\}(.*?)\\end\{aligned\}", text, re.S)
+    rows = re.split(r"\\\\", m.group(1) or m.group(2)) if m else text.splitlines()
+    out = []
+    for row in rows:
+        row = re.sub(r"&&.*$", "", row.strip())  # an annotation column (\text{...})
+        row = row.replace("&", "").strip()
+        if not row or row.startswith("#"):
+            continue
+        out.append(row.split("=", 1)[1].strip() if "=" in row else row)
+    return out
+
+
+def check_chain(expr: str, lines: list[str], let: str | dict | None = None) -> Verdict:
+    """The first line of a hand derivation that does not follow from the one before (with a
+    counterexample), or `correct` when each does. Lines may hold differentials (dX); a first
+    line that does is compared with the loss's differential."""
+    lines = chain_lines("\n".join(lines))
+    if len(lines) < 2:
+        raise MatcalcError("a derivation needs at least two lines")
+    r = grad(expr, [], let, check=False)
+    decls = {**_decls_of(r), **_decls(let)}
+    variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
+
+    def bound(name: str) -> Expr | None:
+        return Dif(variables[name[1:]]) if name.startswith("d") and name[1:] in variables else None
+
+    exprs = []
+    for k, line in enumerate(lines, 1):
+        text = latex_to_text(line) if looks_like_latex(line) else line
+        try:
+            exprs.append(to_expr(text, parse_syn(text), decls, bound=bound))
+        except MatcalcError as err:
+            return Verdict("wrong", "", [{"kind": "shape" if isinstance(err, ShapeError) else "parse",
+                                          "detail": f"line {k} ({line}): {err}"}], what="derivation")
+    wrt = frozenset(n.var.name for e in exprs for n in walk([e]) if isinstance(n, Dif))
+    if wrt:
+        exprs.insert(0, Differentiator(wrt)(r.loss))
+        lines = [f"d({expr})"] + lines
+    for k in range(1, len(exprs)):
+        bad = _differs(r.loss, exprs[k - 1], exprs[k], variables, wrt)
+        if bad is not None:
+            shown = k if wrt else k + 1  # the number of line k as the user counts them
+            where = "the first line is not the differential of the loss" if wrt and k == 1 else \
+                f"line {shown} ({lines[k]}) does not follow from line {shown - 1} ({lines[k - 1]})"
+            return Verdict("wrong", "", [{"kind": "chain", "detail": where}], bad, what="derivation")
+    return Verdict("correct", "", checked=f"{len(lines)} lines, each equal to the one before at "
+                   f"{len(SEEDS)} random points", what="derivation")
+
+
+def _differs(f: Expr, a: Expr, b: Expr, variables: dict, wrt: frozenset[str]) -> dict | None:
+    if a.shape != b.shape:
+        return {"sizes": {}, "point": {}, "shapes": [fmt_shape(a.shape), fmt_shape(b.shape)]}
+    for seed in SEEDS:
+        dims = {k: v + seed for k, v in assign_sizes([f, a, b]).items()}
+        point = _np(find_point(f, {}, dims, seed))
+        rng = np.random.default_rng(seed)
+        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in variables.items() if n in wrt}
+        va, vb = numeric([a, b], point, dims, known)
+        if not np.allclose(va, vb, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(va))))):
+            return {"sizes": dims, "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
+                    "directions": {f"d{d.var.name}": np.round(v, 4).tolist() for d, v in known.items()},
+                    "before": np.round(va, 6).tolist(), "after": np.round(vb, 6).tolist()}
+    return None
+
+
+def check_file(path: str) -> list[tuple[str, Verdict | MatcalcError]]:
+    """Many claims at once (a course's CI): a TOML file of [[claim]] tables, or a JSON list, each
+    with `loss`, `let` (optional) and either `wrt` + `claim`, `differential`, or `chain` (a list
+    of lines); `name` labels it. Returns (name, verdict or the error of a bad entry)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        data = json.loads(raw) if path.endswith(".json") else tomllib.loads(raw.decode("utf-8")).get("claim", [])
+    except (ValueError, tomllib.TOMLDecodeError) as err:
+        raise MatcalcError(f"cannot read {path}: {err}") from None
+    out: list[tuple[str, Verdict | MatcalcError]] = []
+    for k, entry in enumerate(data, 1):
+        name = str(entry.get("name", f"claim {k}"))
+        try:
+            out.append((name, _one(entry)))
+        except MatcalcError as err:
+            out.append((name, err))
+    return out
+
+
+def _one(entry: dict) -> Verdict:
+    loss, let = entry.get("loss"), entry.get("let", "")
+    if not loss:
+        raise MatcalcError("an entry needs `loss`")
+    if "chain" in entry:
+        return check_chain(loss, list(entry["chain"]), let)
+    if "differential" in entry:
+        return check_differential(loss, entry["differential"], let)
+    if "wrt" not in entry or "claim" not in entry:
+        raise MatcalcError("an entry needs `wrt` and `claim` (or `differential`, or `chain`)")
+    return check(loss, entry["wrt"], entry["claim"], let)
+
+
+def table(results: list[tuple[str, Verdict | MatcalcError]]) -> str:
+    """One line per claim: name, verdict, what is wrong."""
+    width = max([len(n) for n, _ in results] + [5])
+    rows = []
+    for name, v in results:
+        if isinstance(v, MatcalcError):
+            rows.append(f"{name:<{width}}  error    {str(v).splitlines()[0]}")
+        else:
+            rows.append(f"{name:<{width}}  {v.verdict:<7}  {'; '.join(d['kind'] for d in v.diagnoses)}".rstrip())
+    wrong = sum(not isinstance(v, Verdict) or not v.correct for _, v in results)
+    return "\n".join(rows + [f"{len(results) - wrong} correct, {wrong} wrong or unreadable"])

@@ -129,3 +129,64 @@ def test_latex_claims_that_cannot_be_read_say_why(claim, fragment) -> None:
     with pytest.raises(matcalc.ParseError, match="cannot read this LaTeX") as info:
         matcalc.check("tr(A*X*B)", "X", claim)
     assert fragment in str(info.value)
+
+
+def test_chain_reports_the_first_line_that_does_not_follow() -> None:
+    v = matcalc.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A*dx", "= 2*x'*A*dx"])
+    assert not v.correct and v.diagnoses[0]["kind"] == "chain"
+    assert "line 2 (x'*A*dx + x'*A*dx) does not follow from line 1" in v.diagnoses[0]["detail"]
+    assert v.counterexample["before"] != v.counterexample["after"]
+    ok = matcalc.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A'*dx",
+                                               "= x'*(A + A')*dx"])
+    assert ok.correct
+    first = matcalc.verdict.check_chain("x'*A*x", ["df = 2*x'*A*dx", "= x'*(A + A')*dx"])
+    assert "first line is not the differential" in first.diagnoses[0]["detail"]
+
+
+def test_chain_read_from_a_latex_align_block() -> None:
+    block = r"""\begin{align*}
+    \mathrm{d}f &= \operatorname{tr}\left(A \mathrm{d}X B\right) \\
+     &= \operatorname{tr}\left(B A \mathrm{d}X\right) && \text{cyclic} \\
+     &= \operatorname{tr}\left((A^T B^T)^T \mathrm{d}X\right)
+    \end{align*}"""
+    lines = matcalc.verdict.chain_lines(block)
+    assert len(lines) == 3
+    assert matcalc.verdict.check_chain("tr(A*X*B)", lines).correct
+    wrong = block.replace(r"B A \mathrm{d}X", r"A B \mathrm{d}X")
+    assert not matcalc.verdict.check_chain("tr(A*X*B)", matcalc.verdict.chain_lines(wrong)).correct
+
+
+def test_batch_file(tmp_path, capsys) -> None:
+    claims = tmp_path / "claims.toml"
+    claims.write_text("""
+[[claim]]
+name = "right"
+loss = "x'*A*x"
+wrt = "x"
+claim = "A'*x + A*x"
+
+[[claim]]
+name = "symmetric only"
+loss = "x'*A*x"
+wrt = "x"
+claim = "2*A*x"
+
+[[claim]]
+name = "differential"
+loss = "tr(A*X*B)"
+differential = "df = tr(A*dX*B)"
+
+[[claim]]
+name = "unreadable"
+loss = "tr(A*X*B"
+wrt = "X"
+claim = "A"
+""")
+    assert main(["check", "--file", str(claims)]) == 1
+    out = capsys.readouterr().out
+    assert "right" in out and "needs-property" in out and "error" in out
+    assert "2 correct, 2 wrong or unreadable" in out
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([{"loss": "tr(A*X*B)", "wrt": "X", "claim": "A'*B'"}]))
+    assert main(["check", "--file", str(good)]) == 0
+    assert main(["check", "--file", str(tmp_path / "missing.toml")]) == 2

@@ -4,8 +4,8 @@
 
 Note 003 derives the first layer's dE/dX of its three-layer network with the second layer's
 weight matrix: matcalc says why that cannot be right (the product does not conform) and gives
-the correct formula. (Its element-by-element matrix for dE/dW, whose misplaced entry
-examples/batched_network.py shows numerically, needs matrix literals in claims: not yet.)
+the correct formula. Its element-by-element matrix for dE/dW (one layer, u = dE/dy) has x3
+where x2 belongs in entry (1,2): matcalc names the misplaced entry.
 """
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ CLAIMS = [
     ("001", "softmax cross-entropy, y a probability", "-y'*log(softmax(a))", "a", "softmax(a) - y",
      "a: n; y: probability"),
     ("003", "one layer, dE/dW", "y = W*x + b; E = u'*y", "W", "u*x'", "b: n; u: n"),
+    ("003", "one layer, dE/dW entry by entry as the note has it", "y = W*x + b; E = u'*y", "W",
+     "[u(1)*x(1), u(1)*x(3), u(1)*x(3); u(2)*x(1), u(2)*x(2), u(2)*x(3)]", "W: 2 x 3; b: 2; u: 2; x: 3"),
+    ("003", "one layer, dE/dW entry by entry corrected", "y = W*x + b; E = u'*y", "W",
+     "[u(1)*x(1), u(1)*x(2), u(1)*x(3); u(2)*x(1), u(2)*x(2), u(2)*x(3)]", "W: 2 x 3; b: 2; u: 2; x: 3"),
     ("003", "batch, dE/db", "y = W*X + b*ones(m)'; E = sum(U.*y)/m", "b", "U*ones(m)/m", "X: k x m; b: n; U: n x m"),
     ("003", "three layers, dE/dX as the note has it", NETWORK, "X", "W2'*delta1/m", NETWORK_LET),
     ("003", "three layers, dE/dX corrected", NETWORK, "X", "W1'*delta1/m", NETWORK_LET),

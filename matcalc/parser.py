@@ -43,6 +43,9 @@ def _to_syn(tree: lark.Tree | lark.Token) -> Syn:
         return Syn("number", Fraction(str(kids[0])), (), span)
     if tree.data == "name":
         return Syn("name", str(kids[0]), (), span)
+    if tree.data == "literal":  # a matrix written out: `[a, b; c, d]`, rows of scalar entries
+        return Syn("literal", None, tuple(Syn("row", None, tuple(_to_syn(e) for e in r.children), span)
+                                          for r in kids), span)
     if tree.data == "assign":
         return Syn("assign", str(kids[0]), (_to_syn(kids[1]),), span)
     if tree.data == "call":

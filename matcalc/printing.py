@@ -166,6 +166,20 @@ class TextPrinter:
     def op_call(self, e: Op) -> tuple[str, int]:
         return f"{OPS[e.op].parse_name}({self.render(e.args[0])[0]})", ATOM
 
+    def op_literal(self, e: Op) -> tuple[str, int]:
+        cols = e.shape[1]
+        cells = [self.render(x)[0] for x in e.args[1:]]
+        rows = [cells[i:i + cols] for i in range(0, len(cells), cols)]
+        return self.matrix(rows), ATOM
+
+    def matrix(self, rows: list[list[str]]) -> str:
+        return "[" + "; ".join(", ".join(r) for r in rows) + "]"
+
+    def op_entry(self, e: Op) -> tuple[str, int]:
+        m, i, j = e.args[0], int(e.args[1].value), int(e.args[2].value)
+        index = f"{j}" if m.shape[0] == 1 else f"{i}" if m.shape[1] == 1 else f"{i},{j}"
+        return f"{self.wrap(m, ATOM)}({index})", ATOM
+
     def op_group(self, e: Op) -> tuple[str, int]:
         """An unnamed program step prints as its content (named ones print their name)."""
         return self.render(e.args[0])
@@ -240,6 +254,14 @@ class LatexPrinter(TextPrinter):
 
     def matpow(self, f: Expr, k: int) -> str:
         return self.sup(f, str(k))
+
+    def matrix(self, rows: list[list[str]]) -> str:
+        return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + r"\end{bmatrix}"
+
+    def op_entry(self, e: Op) -> tuple[str, int]:
+        m, i, j = e.args[0], int(e.args[1].value), int(e.args[2].value)
+        index = f"{j}" if m.shape[0] == 1 else f"{i}" if m.shape[1] == 1 else f"{i}{j}"
+        return f"{self.wrap(m, ATOM)}_{{{index}}}", ATOM
 
     def op_transpose(self, e: Op) -> tuple[str, int]:
         inner = e.args[0]

@@ -40,6 +40,7 @@ class OpInfo:
     elementwise: bool = False  # applies entry by entry: d f(A) = f'(A) .* dA
     linear: bool = False  # linear in its argument: may appear around dX in a differential
     parse_name: str | None = None  # name in the text syntax for function-call operators
+    calculus: bool = True  # False: only for reading and evaluating claims, never differentiated
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -200,6 +201,26 @@ def _np_sigmoid(a: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-a))
 
 
+def _literal_shape(shapes: tuple[Shape, ...]) -> Shape:
+    """Args: a zero matrix of the literal's shape, then the 1 x 1 entries row by row."""
+    r, c = shapes[0]
+    if not (isinstance(r, int) and isinstance(c, int)) or len(shapes) - 1 != r * c:
+        raise ShapeError("a matrix literal needs rows of equal length")
+    if any(s != SCALAR for s in shapes[1:]):
+        raise ShapeError("the entries of a matrix literal must be scalars")
+    return r, c
+
+
+def _np_literal(zero: np.ndarray, *entries: np.ndarray) -> np.ndarray:
+    out = np.array(zero, dtype=float)
+    out.flat[:] = [e[0, 0] for e in entries]
+    return out
+
+
+def _sp_literal(zero: sympy.Matrix, *entries: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix(zero.rows, zero.cols, [e[0, 0] for e in entries])
+
+
 def _column_rows(shapes: tuple[Shape, ...]) -> Shape:
     """logsumexp works column by column (each column one sample): n x m -> 1 x m."""
     return 1, shapes[0][1]
@@ -247,6 +268,13 @@ def _rows() -> list[OpInfo]:
         OpInfo("transpose", 1, _transpose, lambda a: a.T.copy(), lambda a: a.T, "{0}^{{T}}", linear=True),
         OpInfo("pow", 2, _first, _np_pow, _sp_pow, "{0}^{{{1}}}"),
     ]
+    claims = [  # a matrix written out entry by entry, and one entry of a matrix: `[u(1)*x(1), ...]`
+        OpInfo("literal", None, _literal_shape, _np_literal, _sp_literal, r"\begin{{bmatrix}}{0}\end{{bmatrix}}",
+               calculus=False),
+        OpInfo("entry", 3, _to_scalar, lambda a, i, j: a[int(i[0, 0]) - 1:int(i[0, 0]), int(j[0, 0]) - 1:int(j[0, 0])].copy(),
+               lambda a, i, j: sympy.Matrix([[a[int(i[0, 0]) - 1, int(j[0, 0]) - 1]]]), "{0}_{{{1}{2}}}",
+               calculus=False),
+    ]
     functions = [
         # a named step of a program, kept whole so that its gradient can be named (delta2 for a2)
         OpInfo("group", 1, _first, lambda a: a, lambda a: a, "{0}", linear=True, parse_name="group"),
@@ -293,7 +321,7 @@ def _rows() -> list[OpInfo]:
     ]
     elementwise = [OpInfo(name, 1, _first, *_elementwise(np_fn, sp_fn), latex, elementwise=True, parse_name=name)
                    for name, np_fn, sp_fn, latex in elementwise_table]
-    return structural + functions + elementwise
+    return structural + claims + functions + elementwise
 
 
 def _index(rows: list[OpInfo]) -> dict[str, OpInfo]:

@@ -14,7 +14,7 @@ from typing import Callable
 
 from . import algebra as al
 from .errors import ParseError, ShapeError, UnsupportedError
-from .expr import Expr, Num, Sym
+from .expr import Expr, Num, Op, Sym
 from .parser import Decl, Syn, snippet
 from .registry import FUNCTION_NAMES, OPS, Dim
 
@@ -253,6 +253,9 @@ class Typer:
         f = s.value
         if f in CONSTRUCTORS:
             return self.infer_constructor(s)
+        if f not in FUNCTION_NAMES and (f in self.decls or f in self.symbols or self.bound(f) is not None):
+            self.info[id(s)] = self.infer_entry(s)  # x(3), W(1,2): an entry of a symbol
+            return self.info[id(s)]
         if f not in FUNCTION_NAMES:
             raise UnsupportedError(f"unknown function '{f}' in '{snippet(self.text, s)}'"
                                    f" (known: {', '.join(sorted(FUNCTION_NAMES))})")
@@ -269,6 +272,41 @@ class Typer:
         if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
         return OPS[f].shape(((self.find(a[0]), self.find(a[1])),)), f
+
+    def infer_literal(self, s: Syn) -> tuple[ShapeT, str]:
+        widths = {len(row.args) for row in s.args}
+        if len(widths) != 1:
+            raise ShapeError(f"in '{snippet(self.text, s)}': the rows of a matrix literal have different lengths")
+        for row in s.args:
+            for e in row.args:
+                self.make_scalar(e, self.infer(e), "an entry of a matrix literal")
+        return (len(s.args), widths.pop()), "literal"
+
+    def build_literal(self, s: Syn, d: str) -> Expr:
+        entries = [self.build(e) for row in s.args for e in row.args]
+        return Op("literal", (Num(0, (len(s.args), len(s.args[0].args))), *entries))
+
+    def infer_entry(self, s: Syn) -> tuple[ShapeT, str]:
+        shape = self.symbol_shape(s.value)
+        if len(s.args) not in (1, 2) or not all(a.kind == "number" and a.value.denominator == 1 and a.value > 0
+                                                for a in s.args):
+            raise ParseError(f"an entry is {s.value}(i) or {s.value}(i,j) with positive integers", self.text,
+                             s.span[0])
+        return (1, 1), "entry"
+
+    def build_entry(self, s: Syn, d: str) -> Expr:
+        m = self.bound(s.value) or self.built.get(s.value) or self.symbol_expr(s.value)
+        i, j = (s.args[0].value, 1) if len(s.args) == 1 else (s.args[0].value, s.args[1].value)
+        if len(s.args) == 1 and m.shape[1] != 1:
+            i, j = 1, s.args[0].value  # a row vector's entries run along its columns
+        return Op("entry", (m, Num(i), Num(j)))
+
+    def symbol_expr(self, name: str) -> Sym:
+        decl = self.decls.get(name)
+        shape = tuple(self.find(t) for t in self.symbols[name])
+        if any(isinstance(t, Unknown) for t in shape):
+            raise ShapeError(f"cannot infer the size of '{name}'")
+        return Sym(name, shape, decl.props if decl else frozenset())
 
     def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
         f, args = s.value, s.args
@@ -397,6 +435,8 @@ class Typer:
         return e.value
 
     def build_call(self, s: Syn, d: str) -> Expr:
+        if d == "entry":
+            return self.build_entry(s, d)
         if d in ("vector", "matrix"):
             return Num(self.constant(s.args[0]), self.resolve(s))
         if d in ("eye", "ones", "zeros"):

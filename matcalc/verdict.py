@@ -140,7 +140,32 @@ def _diagnose(r: Result, wrt: str, c: Expr, g: Expr, expr: str, let) -> list[dic
         out.append({"kind": "sign", "detail": "the claim has the wrong sign"} if k == "-1" else
                    {"kind": "factor", "detail": f"the claim is {k} times the gradient: divide it by {k}"})
     out += _terms(r.loss, c, g)
-    out += _properties(r, wrt, c, expr, let)
+    out += _entries(r.loss, c, g)
+    out += _properties(r, wrt, c, expr, let) if not _entries(r.loss, c, g) else []
+    return out
+
+
+def _entries(f: Expr, c: Expr, g: Expr) -> list[dict]:
+    """For a claim written entry by entry: which entries are wrong, and whether a wrong entry is
+    another entry of the gradient (misplaced), at every point tried."""
+    if not (isinstance(c, Op) and c.op == "literal"):
+        return []
+    runs = [_values(f, [c, g], seed)[0] for seed in SEEDS]
+    rows, cols = runs[0][0].shape
+    out = []
+    for i in range(rows):
+        for j in range(cols):
+            if all(np.isclose(vc[i, j], vg[i, j], rtol=TOL, atol=TOL) for vc, vg in runs):
+                continue
+            home = [(k, m) for k in range(rows) for m in range(cols)
+                    if all(np.isclose(vc[i, j], vg[k, m], rtol=TOL, atol=TOL) for vc, vg in runs)]
+            text = to_text(c.args[1 + i * cols + j])
+            if home:
+                k, m = home[0]
+                out.append({"kind": "misplaced-entry", "detail": f"entry ({i + 1},{j + 1}) of the claim, {text}, is "
+                            f"the gradient's entry ({k + 1},{m + 1})"})
+            else:
+                out.append({"kind": "wrong-entry", "detail": f"entry ({i + 1},{j + 1}) of the claim, {text}, is wrong"})
     return out
 
 

@@ -103,7 +103,11 @@ def test_seed_notes_claims() -> None:
     import check_notes
     out = check_notes.main()
     wrong = {k for k, v in out.items() if not v.correct}
-    assert wrong == {"001: softmax cross-entropy, y general", "003: three layers, dE/dX as the note has it"}
+    assert wrong == {"001: softmax cross-entropy, y general", "003: three layers, dE/dX as the note has it",
+                     "003: one layer, dE/dW entry by entry as the note has it"}
+    entry = out["003: one layer, dE/dW entry by entry as the note has it"].diagnoses
+    assert entry == [{"kind": "misplaced-entry",
+                      "detail": "entry (1,2) of the claim, u(1)*x(3), is the gradient's entry (1,3)"}]
     layer = out["003: three layers, dE/dX as the note has it"]
     assert layer.diagnoses[0]["kind"] == "shape" and "W2'*delta1" in layer.diagnoses[0]["detail"]
     assert layer.gradient == "W1'*delta1/m"

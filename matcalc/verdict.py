@@ -91,6 +91,13 @@ def _read_claim(claim: str, r: Result, decls: dict[str, Decl], shape=None, names
 def check(expr: str, wrt: str, claim: str, let: str | dict | None = None, seed: int = 0) -> Verdict:
     """The verdict on `claim` as the gradient of `expr` with respect to `wrt`."""
     r = grad(expr, [wrt], let, seed=seed)
+    v = _check(r, expr, wrt, claim, let)
+    if looks_like_latex(claim):  # the gradient in the claim's own notation
+        v.gradient = r[wrt].latex
+    return v
+
+
+def _check(r: Result, expr: str, wrt: str, claim: str, let) -> Verdict:
     g = r[wrt].expr
     decls = {**_decls_of(r), **_decls(let)}
     every = [n for n, s in r.symbols.items() if "dimension" not in s.props]

@@ -194,3 +194,8 @@ claim = "A"
     good.write_text(json.dumps([{"loss": "tr(A*X*B)", "wrt": "X", "claim": "A'*B'"}]))
     assert main(["check", "--file", str(good)]) == 0
     assert main(["check", "--file", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_gradient_is_given_in_the_claims_notation() -> None:
+    assert matcalc.check("tr(A*X*B)", "X", r"2 A^T B^T").gradient == "A^{T} B^{T}"
+    assert matcalc.check("tr(A*X*B)", "X", "2*A'*B'").gradient == "A'*B'"

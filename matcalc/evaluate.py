@@ -65,9 +65,4 @@ def symbolic(roots: list[Expr], env: dict[str, sympy.Matrix], dims: dict[str, in
     return _evaluate(roots, env, dims, _leaf_sympy, "sympy")
 
 
-def numpy_function(e: Expr, dims: dict[str, int]) -> Callable[..., np.ndarray]:
-    """`e` as a function of keyword arrays, e.g. for comparing with a hand-written formula."""
-    return lambda **env: numeric([e], env, dims)[0]
-
-
-__all__ = ["numeric", "symbolic", "numpy_function", "Dif"]
+__all__ = ["numeric", "symbolic"]

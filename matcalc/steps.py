@@ -23,6 +23,3 @@ class Log:
 
     def add(self, stage: str, rule: str, before: Expr, after: Expr) -> None:
         self.steps.append(Step(stage, rule, before, after))
-
-    def rules_used(self, stage: str | None = None) -> list[str]:
-        return [s.rule for s in self.steps if stage is None or s.stage == stage]

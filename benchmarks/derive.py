@@ -63,6 +63,26 @@ BUILTIN_CASES = [
 ]
 
 
+
+def result_size(r: matcalc.Result) -> tuple[int, int]:
+    """(distinct nodes, printed characters) of all gradients and their `where` definitions."""
+    exprs = [g.expr for g in r.gradients.values()] + [e for _, e in r.where]
+    chars = sum(len(g.text) for g in r.gradients.values()) + sum(len(w) for _, w in r.where_text)
+    return dag_size(exprs), chars
+
+
+def growth_summary(rows: list[tuple[int, float, int, int]]) -> None:
+    """The growth exponent between the two largest depths (1 linear, 2 quadratic), the L=64 target."""
+    if len(rows) >= 2:
+        (l1, t1, n1, c1), (l2, t2, n2, c2) = rows[-2], rows[-1]
+        k = math.log(l2 / l1)
+        print(f"    growth exponent L={l1}->{l2} (1 = linear, 2 = quadratic): time {math.log(t2 / t1) / k:.2f}, "
+              f"nodes {math.log(n2 / n1) / k:.2f}, chars {math.log(c2 / c1) / k:.2f}")
+    big = [row for row in rows if row[0] == 64]
+    if big:
+        print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
+              f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
+
 # ---------------------------------------------------------------- catalogue
 
 
@@ -222,23 +242,11 @@ def bench_mlp(depths: list[int], repeats: int, shapes: str) -> None:
         except Exception as err:  # noqa: BLE001
             print(f"    {L:>3}  {len(loss):>10}  error: {type(err).__name__}: {err}")
             continue
-        exprs = [g.expr for g in r.gradients.values()] + [e for _, e in r.where]
-        nodes = dag_size(exprs)
-        chars = sum(len(g.text) for g in r.gradients.values()) + sum(len(w) for _, w in r.where_text)
+        nodes, chars = result_size(r)
         rows.append((L, t, nodes, chars))
         print(f"    {L:>3}  {len(loss):>10}  {t * 1e3:10.1f}  {t * 1e3 / L:7.2f}  {nodes:>6}  {nodes / L:9.1f}  "
               f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}")
-    if len(rows) < 2:
-        return
-    # growth exponent between the two largest depths: 1.0 is linear, 2.0 quadratic
-    (l1, t1, n1, c1), (l2, t2, n2, c2) = rows[-2], rows[-1]
-    k = math.log(l2 / l1)
-    print(f"    growth exponent L={l1}->{l2} (1 = linear, 2 = quadratic): time {math.log(t2 / t1) / k:.2f}, "
-          f"nodes {math.log(n2 / n1) / k:.2f}, chars {math.log(c2 / c1) / k:.2f}")
-    big = [row for row in rows if row[0] == 64]
-    if big:
-        print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
-              f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
+    growth_summary(rows)
     print("    target: linear growth -> per-layer columns (ms / L, nodes / L, chars / L) stay flat; chars / L creeps")
     print("    up slowly because names lengthen with L (t9 -> t10, W_9 -> W_10), an O(L log L) term in the text only")
 
@@ -287,22 +295,12 @@ def bench_program(depths: list[int], repeats: int, shapes: str, activation: str,
             print(f"    {L:>3}  {len(text):>10}  error: {type(err).__name__}: {str(err)[:200]}")
             continue
         missing = [w for w in wrt if w not in r.gradients]
-        exprs = [g.expr for g in r.gradients.values()] + [e for _, e in r.where]
-        nodes = dag_size(exprs)
-        chars = sum(len(g.text) for g in r.gradients.values()) + sum(len(w) for _, w in r.where_text)
+        nodes, chars = result_size(r)
         rows.append((L, t, nodes, chars))
         print(f"    {L:>3}  {len(text):>10}  {t * 1e3:10.1f}  {t * 1e3 / L:7.2f}  {nodes:>6}  {nodes / L:9.1f}  "
               f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}"
               + (f"  ! no gradient for {', '.join(missing)}" if missing else ""))
-    if len(rows) >= 2:
-        (l1, t1, n1, c1), (l2, t2, n2, c2) = rows[-2], rows[-1]
-        k = math.log(l2 / l1)
-        print(f"    growth exponent L={l1}->{l2} (1 = linear, 2 = quadratic): time {math.log(t2 / t1) / k:.2f}, "
-              f"nodes {math.log(n2 / n1) / k:.2f}, chars {math.log(c2 / c1) / k:.2f}")
-    big = [row for row in rows if row[0] == 64]
-    if big:
-        print(f"    target: L=64 under {TARGET_MLP64_S:g} s -> {big[0][1]:.3f} s, "
-              f"{'met' if big[0][1] < TARGET_MLP64_S else 'NOT met'}")
+    growth_summary(rows)
     print("    target: linear growth -> per-layer columns stay flat (chars / L creeps up slowly as names lengthen)")
     # the L=4 result as a reader sees it: the where list should name the backpropagated deltas
     text, wrt, let = program(4, activation, shapes)

@@ -8,7 +8,7 @@ from typing import Callable
 
 from . import algebra as al
 from .adjoint import gradients
-from .check import NONSMOOTH, CheckReport, verify
+from .check import CheckReport, verify
 from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
 from .differentiate import Differentiator
 from .labels import LANGS, word
@@ -17,7 +17,7 @@ from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, parse_decls, parse_syn, snippet
 from .printing import latex_name, to_latex, to_text
-from .registry import fmt_shape
+from .registry import OPS, fmt_shape
 from .share import common_subexpressions
 from .simplify import Simplifier
 from .steps import Log
@@ -185,7 +185,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     asked_inter = [n for n in names if n in prog.intermediates]
     variables = [n for n in names if n not in prog.intermediates]
     syms, notes = _variables(f, variables, decls)
-    kinks = sorted({n.op for n in walk([f]) if isinstance(n, Op) and n.op in NONSMOOTH})
+    kinks = sorted({n.op for n in walk([f]) if isinstance(n, Op) and OPS[n.op].kink})
     if kinks:
         notes.append(f"{', '.join(kinks)}: at a kink (argument 0) the derivative is taken as 0 "
                      "(step(0) = 0, sign(0) = 0), a subgradient")

@@ -20,17 +20,13 @@ import sympy
 from .errors import CheckError, DomainError
 from .evaluate import numeric, symbolic
 from .expr import Expr, Op, Sym, walk
-from .registry import Dim
+from .registry import OPS, Dim
 
 SIZES = (2, 3, 4, 5, 6, 7)
-NONSMOOTH = {"relu", "abs", "sign", "step", "norm1"}
-NEEDS_SQUARE_CARE = {"inv", "det", "logdet"}
 MAX_ENTRIES = 16  # per variable
 MAX_TOTAL_ENTRIES = 24  # over all variables: a network's check stays within seconds
 DIGITS = 40  # working precision of the SymPy check where the loss is transcendental (and large)
 EXACT_NODES = 25  # up to this size, even transcendental losses are checked in exact arithmetic
-TRANSCENDENTAL = {"exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "softplus", "softmax", "log_softmax",
-                  "logsumexp", "norm2", "logdet"}
 
 
 @dataclass
@@ -92,7 +88,7 @@ def _careful_symbols(f: Expr) -> set[str]:
     """Symbols inside inv/det/logdet: sampled near a multiple of I, well-conditioned, det > 0."""
     out: set[str] = set()
     for node in walk([f]):
-        if isinstance(node, Op) and node.op in NEEDS_SQUARE_CARE:
+        if isinstance(node, Op) and OPS[node.op].square_arg:
             out |= node.args[0].syms
     return out
 
@@ -145,7 +141,7 @@ def _sp(point: dict[str, list[list[Fraction]]], digits: int | None = None) -> di
 
 
 def _square_args(f: Expr) -> list[Expr]:
-    return [n.args[0] for n in walk([f]) if isinstance(n, Op) and n.op in NEEDS_SQUARE_CARE]
+    return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].square_arg]
 
 
 def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int) -> dict:
@@ -221,8 +217,13 @@ def _close(a: sympy.Expr, b: sympy.Expr) -> tuple[bool, bool, float]:
     return err <= 1e-25 * max(1.0, abs(complex(db))), False, err
 
 
+def has_kinks(f: Expr) -> bool:
+    """Whether `f` uses an operator that is not differentiable everywhere (relu, abs, ...)."""
+    return any(isinstance(n, Op) and OPS[n.op].kink for n in walk([f]))
+
+
 def _transcendental(n: Expr) -> bool:
-    return isinstance(n, Op) and (n.op in TRANSCENDENTAL or (n.op == "pow" and n.args[1].value.denominator != 1))
+    return isinstance(n, Op) and (not OPS[n.op].exact or (n.op == "pow" and n.args[1].value.denominator != 1))
 
 
 def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
@@ -270,7 +271,7 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
     except DomainError:
         dims = assign_sizes([f, *grads.values()], reverse=True)
     report = CheckReport(dims, notes=notes)
-    tries = 3 if any(isinstance(n, Op) and n.op in NONSMOOTH for n in walk([f])) else 1
+    tries = 3 if has_kinks(f) else 1
     for attempt in range(tries):
         point = find_point(f, grads, dims, seed + attempt)
         try:

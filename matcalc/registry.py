@@ -41,6 +41,9 @@ class OpInfo:
     linear: bool = False  # linear in its argument: may appear around dX in a differential
     parse_name: str | None = None  # name in the text syntax for function-call operators
     calculus: bool = True  # False: only for reading and evaluating claims, never differentiated
+    kink: bool = False  # not differentiable at some points (the checks try other points)
+    exact: bool = True  # maps rationals to rationals (else the SymPy check may use high precision)
+    square_arg: bool = False  # its argument must be square and well-conditioned (checks sample it so)
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -281,23 +284,24 @@ def _rows() -> list[OpInfo]:
         OpInfo("tr", 1, _square_to_scalar, lambda a: _np_scalar(np.trace(a)), lambda a: _sp_scalar(a.trace()),
                r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr"),
         OpInfo("det", 1, _square_to_scalar, lambda a: _np_scalar(np.linalg.det(a)), lambda a: _sp_scalar(a.det()),
-               r"\det\left({0}\right)", parse_name="det"),
+               r"\det\left({0}\right)", parse_name="det", square_arg=True),
         OpInfo("logdet", 1, _square_to_scalar, _np_logdet, lambda a: _sp_scalar(sympy.log(a.det())),
-               r"\log\det\left({0}\right)", parse_name="logdet"),
-        OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv"),
+               r"\log\det\left({0}\right)", parse_name="logdet", square_arg=True, exact=False),
+        OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv", square_arg=True),
         OpInfo("sum", 1, _to_scalar, lambda a: _np_scalar(np.sum(a)), lambda a: _sp_scalar(sum(a)),
                r"\operatorname{{sum}}\left({0}\right)", linear=True, parse_name="sum"),
         OpInfo("norm1", 1, _to_scalar, lambda a: _np_scalar(np.sum(np.abs(a))),
-               lambda a: _sp_scalar(sum(sympy.Abs(e) for e in a)), r"\left\|{0}\right\|_1", parse_name="norm1"),
+               lambda a: _sp_scalar(sum(sympy.Abs(e) for e in a)), r"\left\|{0}\right\|_1", parse_name="norm1",
+               kink=True),
         OpInfo("norm2", 1, _to_scalar, lambda a: _np_scalar(np.sqrt(np.sum(a * a))),
                lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{2}}",
-               parse_name="norm2"),
+               parse_name="norm2", exact=False),
         OpInfo("softmax", 1, _first, _np_softmax, lambda a: _sp_columns(a, _sp_softmax_col),
-               r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax"),
+               r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax", exact=False),
         OpInfo("log_softmax", 1, _first, lambda a: a - _np_logsumexp(a), lambda a: _sp_columns(a, _sp_log_softmax_col),
-               r"\log\operatorname{{softmax}}\left({0}\right)", parse_name="log_softmax"),
+               r"\log\operatorname{{softmax}}\left({0}\right)", parse_name="log_softmax", exact=False),
         OpInfo("logsumexp", 1, _column_rows, _np_logsumexp, lambda a: _sp_columns(a, _sp_logsumexp_col),
-               r"\operatorname{{logsumexp}}\left({0}\right)", parse_name="logsumexp"),
+               r"\operatorname{{logsumexp}}\left({0}\right)", parse_name="logsumexp", exact=False),
         OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
                r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
@@ -319,7 +323,9 @@ def _rows() -> list[OpInfo]:
         ("step", lambda a: (a > 0).astype(float), lambda e: sympy.Heaviside(e, 0),
          r"\operatorname{{step}}\left({0}\right)"),
     ]
-    elementwise = [OpInfo(name, 1, _first, *_elementwise(np_fn, sp_fn), latex, elementwise=True, parse_name=name)
+    kinks, exact = {"relu", "abs", "sign", "step"}, {"relu", "abs", "sign", "step"}
+    elementwise = [OpInfo(name, 1, _first, *_elementwise(np_fn, sp_fn), latex, elementwise=True, parse_name=name,
+                          kink=name in kinks, exact=name in exact)
                    for name, np_fn, sp_fn, latex in elementwise_table]
     return structural + claims + functions + elementwise
 

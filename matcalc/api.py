@@ -145,6 +145,19 @@ class Program:
     intermediates: dict[str, Expr]
     sources: dict[str, str] = field(default_factory=dict)  # each step as the user wrote it
     loss_name: str | None = None
+    local: dict[str, Expr] = field(default_factory=dict)  # each step with the earlier ones as symbols
+    local_loss: Expr | None = None  # the last statement so
+
+    def as_function_of(self, name: str) -> Expr:
+        """The loss as a function of the value of step `name`: the steps after it recomputed
+        from a symbol `name`, every other step inlined. Its gradient with respect to that
+        symbol is dL/d(name) as the program defines it (the sum over the step's uses)."""
+        swap: dict[Expr, Expr] = {}
+        for n, e in self.local.items():
+            if n != name:
+                swap[Sym(n, e.shape)] = al.group(al.substitute(e, swap))
+        assert self.local_loss is not None
+        return al.substitute(self.local_loss, swap)
 
 
 def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
@@ -156,10 +169,11 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
         return Program(f, to_text(f), {})
     syn = parse_syn(expr, "program")
     steps = to_program(expr, syn, decls)
-    inter = {name: e for name, e in steps[:-1]}
+    inter = {name: e for name, e, _ in steps[:-1]}
+    local = {name: loc for name, _, loc in steps[:-1]}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
     sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args if stmt.kind == "assign"}
-    return Program(steps[-1][1], text, inter, sources, steps[-1][0])
+    return Program(steps[-1][1], text, inter, sources, steps[-1][0], local, steps[-1][2])
 
 
 def _symbols(f: Expr) -> dict[str, Sym]:
@@ -190,20 +204,26 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
         notes.append(f"{', '.join(kinks)}: at a kink (argument 0) the derivative is taken as 0 "
                      "(step(0) = 0, sign(0) = 0), a subgradient")
     log = Log()
-    through = frozenset(variables).union(*(prog.intermediates[n].syms for n in asked_inter))
-    diff = Differentiator(through, log)
-    df = diff(f)
+    through = frozenset(variables)
     steps = {n: al.group(e) for n, e in prog.intermediates.items()}
+    diff = Differentiator(through, log, frozenset(steps.values()))
+    df = diff(f)
     watch = {diff.memo[e]: n for n, e in steps.items() if e in diff.memo and diff.memo[e].has_d}
     raw, cot = gradients(df, through, log, watch)
     simp = Simplifier(through, log)
     grads = {n: simp(raw[n]) if n in raw else al.zero(syms[n].shape) for n in variables}
     deltas = {n: simp(g) for n, g in cot.items()}
-    grads.update({n: deltas.get(n, al.zero(prog.intermediates[n].shape)) for n in asked_inter})
+    by_step = {n: _step_gradient(prog, n) for n in asked_inter}
+    for n, (_, g_v) in by_step.items():
+        back = {Sym(n, g_v.shape): steps[n]}
+        deltas[n] = grads[n] = simp(al.substitute(g_v, back))
+        if n not in prog.local_loss.syms and not any(n in e.syms for e in prog.local.values()):
+            notes.append(f"the step {n} is not used by the loss; its gradient is zero")
     report = None
     if check:
         report = verify(f, {n: grads[n] for n in variables}, syms, seed, sympy_check)
-        _verify_intermediates(prog, {n: grads[n] for n in asked_inter}, seed, sympy_check, report)
+        for n, (f_v, g_v) in by_step.items():
+            report.merge(verify(f_v, {n: g_v}, _symbols(f_v) | {n: Sym(n, g_v.shape)}, seed, sympy_check))
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     res = _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
@@ -211,20 +231,24 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     return res
 
 
+def _step_gradient(prog: Program, name: str) -> tuple[Expr, Expr]:
+    """(L as a function of step `name`, dL/d(name) in terms of the symbol `name`): the engine's
+    gradient of `prog.as_function_of(name)` with respect to that symbol."""
+    f_v, wrt = prog.as_function_of(name), frozenset({name})
+    raw, _ = gradients(Differentiator(wrt)(f_v), wrt)
+    shape = prog.intermediates[name].shape
+    return f_v, Simplifier(wrt)(raw.get(name, al.zero(shape)))
+
+
 def _by_steps(prog: Program, res: Result) -> tuple[Expr, dict[str, Expr], dict[str, str]]:
     """The loss and each step written with the earlier steps as symbols, and the delta names."""
-    stand_in: dict[Expr, Expr] = {}
-    steps: dict[str, Expr] = {}
-    for name, e in prog.intermediates.items():
-        steps[name] = al.substitute(e, stand_in)
-        sym = Sym(name, e.shape)
-        stand_in.update({e: sym, al.group(e): sym})
+    assert prog.local_loss is not None
     taken = set(res.symbols) | set(prog.intermediates)
     delta = {}
     for name in prog.intermediates:
         delta[name] = delta_name(name, taken)
         taken.add(delta[name])
-    return al.substitute(prog.loss, stand_in), steps, delta
+    return prog.local_loss, dict(prog.local), delta
 
 
 def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier, res: Result,
@@ -258,18 +282,6 @@ def _scalar_hint(f: Expr, decls: dict[str, Decl]) -> str:
         return ""
     return f" (note: {', '.join(names)} {'is' if len(names) == 1 else 'are'} scalar by default; " \
            f"declare e.g. --let \"{names[0]}: n\" for a vector)"
-
-
-def _verify_intermediates(prog: Program, grads: dict[str, Expr], seed: int, use_sympy: bool,
-                          report: CheckReport) -> None:
-    """dL/dv for an intermediate v is checked as the gradient of the loss with v made a free
-    symbol (v's definition replaced by the symbol in the loss and in the claimed gradient)."""
-    for name, g in grads.items():
-        stand_in = Sym(name, prog.intermediates[name].shape)
-        swap = {prog.intermediates[name]: stand_in}
-        f_v, g_v = al.substitute(prog.loss, swap), al.substitute(g, swap)
-        sub = verify(f_v, {name: g_v}, _symbols(f_v) | {name: stand_in}, seed, use_sympy)
-        report.merge(sub)
 
 
 def _variables(f: Expr, names: list[str], decls: dict[str, Decl]) -> tuple[dict[str, Sym], list[str]]:

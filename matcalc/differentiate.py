@@ -12,17 +12,22 @@ from .steps import Log
 
 
 class Differentiator:
-    """Differentiates with respect to the symbols named in `wrt`, logging each rule applied."""
+    """Differentiates with respect to the symbols named in `wrt`, logging each rule applied.
 
-    def __init__(self, wrt: frozenset[str], log: Log | None = None) -> None:
-        self.wrt, self.log = wrt, log or Log()
+    The differential of each node in `steps` (a program's named steps) is kept whole, as
+    `group(d(step))`, so that it stays one node of df however its uses combine around it: the
+    cotangent that node receives in reverse mode is then the step's whole gradient."""
+
+    def __init__(self, wrt: frozenset[str], log: Log | None = None, steps: frozenset[Expr] = frozenset()) -> None:
+        self.wrt, self.log, self.steps = wrt, log or Log(), steps
         self.candidates = index("differentials")
         self.preds = predicates(wrt)
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, e: Expr) -> Expr:
         if e not in self.memo:
-            self.memo[e] = self._derive(e)
+            de = self._derive(e)
+            self.memo[e] = Op("group", (de,)) if e in self.steps and de.has_d and not _grouped(de) else de
         return self.memo[e]
 
     def _derive(self, e: Expr) -> Expr:
@@ -42,6 +47,10 @@ class Differentiator:
         if name.startswith("d") and name[1:] in b:
             return self(b[name[1:]])
         return None
+
+
+def _grouped(e: Expr) -> bool:
+    return isinstance(e, Op) and e.op == "group"
 
 
 def differential(f: Expr, wrt: frozenset[str], log: Log | None = None) -> Expr:

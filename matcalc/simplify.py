@@ -178,6 +178,9 @@ def negate_sum(e: Expr) -> Expr | None:
     return al.neg(al.add(*(al.neg(t) for t in e.args)))
 
 
+MAX_PASSES = 8  # passes after the first; each is cheap, since unchanged sub-trees are memoised
+
+
 class Simplifier:
     def __init__(self, wrt: frozenset[str] = frozenset(), log: Log | None = None) -> None:
         self.log = log or Log()
@@ -187,13 +190,27 @@ class Simplifier:
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, e: Expr) -> Expr:
+        """`e` simplified: bottom-up passes until one changes nothing (so simplifying the
+        result again gives the same tree)."""
+        out = self._pass(e)
+        for _ in range(MAX_PASSES):
+            again = self._pass(out)
+            if again == out:
+                break
+            out = again
+        return out
+
+    def _pass(self, e: Expr) -> Expr:
         if e in self.memo:
             return self.memo[e]
         node = e
-        if isinstance(e, Op):
-            args = tuple(self(a) for a in e.args)
-            if args != e.args:
-                node = al.build_op(e.op, args)
+        for _ in range(MAX_PASSES):  # a constructor may build new children: simplify those too
+            if not isinstance(node, Op) or all(self.memo.get(a) == a for a in node.args):
+                break
+            args = tuple(self._pass(a) for a in node.args)
+            if args == node.args:
+                break
+            node = al.build_op(node.op, args)
         out = self._rewrite(node)
         self.memo[e] = out
         return out
@@ -205,7 +222,7 @@ class Simplifier:
             new = self._apply(rule, e)
             if new is not None and new != e:
                 self.log.add("simplify", rule.name, e, new)
-                out = self(new)
+                out = self._pass(new)
                 self.memo[e] = out
                 return out
         self.memo[e] = e

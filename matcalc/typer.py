@@ -61,6 +61,7 @@ class Typer:
     built: dict = field(default_factory=dict)  # name -> Expr, filled in pass 2
     symbols: dict = field(default_factory=dict)
     numbers: set = field(default_factory=set)
+    local: bool = False  # pass 2 builds a step's uses of earlier steps as symbols, not inlined
 
     # ---- unification ----------------------------------------------------------------------------
     def find(self, t: Term) -> Term:
@@ -296,6 +297,8 @@ class Typer:
 
     def build_entry(self, s: Syn, d: str) -> Expr:
         m = self.bound(s.value) or self.built.get(s.value) or self.symbol_expr(s.value)
+        if self.local and s.value in self.defs:
+            m = Sym(s.value, m.shape)
         i, j = (s.args[0].value, 1) if len(s.args) == 1 else (s.args[0].value, s.args[1].value)
         if len(s.args) == 1 and m.shape[1] != 1:
             i, j = 1, s.args[0].value  # a row vector's entries run along its columns
@@ -366,6 +369,8 @@ class Typer:
         return Num(s.value, self.resolve(s, 1))
 
     def build_name(self, s: Syn, d: str) -> Expr:
+        if d == "def" and self.local:  # the step as written: earlier steps are symbols
+            return Sym(s.value, self.built[s.value].shape)
         if d == "def":  # kept whole inside later steps: x*W stays a unit in (x*W)*c
             return al.group(self.built[s.value])
         if d == "bound":
@@ -445,14 +450,20 @@ class Typer:
         return al.call(d, self.build(s.args[0]))
 
 
-def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None) -> list[tuple[str | None, Expr]]:
-    """Type a program (`Syn` of kind `program`): [(name or None, expr)] for its statements, typed
-    together (one unification over all of them), each able to use the names defined before it."""
+def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
+               ) -> list[tuple[str | None, Expr, Expr]]:
+    """Type a program (`Syn` of kind `program`): [(name or None, expr, local)] for its statements,
+    typed together (one unification over all of them), each able to use the names defined before
+    it. `expr` has the earlier steps inlined (kept whole by `group`); `local` is the statement as
+    written, with the earlier steps as symbols (nothing folded across steps)."""
     t = Typer(text, decls or {})
     for stmt in syn.args:
         t.infer(stmt)
     t.name_dims()
-    return [(stmt.value if stmt.kind == "assign" else None, t.build(stmt)) for stmt in syn.args]
+    inlined = [t.build(stmt) for stmt in syn.args]
+    t.local = True
+    local = [t.build(stmt) for stmt in syn.args]
+    return [(stmt.value if stmt.kind == "assign" else None, e, l) for stmt, e, l in zip(syn.args, inlined, local)]
 
 
 def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,

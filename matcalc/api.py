@@ -1,8 +1,10 @@
 """`grad`: text (or a tree) in, verified closed-form gradients out."""
 from __future__ import annotations
 
+import difflib
 import re
 import sys
+from itertools import count
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -98,16 +100,20 @@ class Result:
     def _repr_markdown_(self) -> str:
         return self.steps_markdown()
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, steps: bool = False, lang: str = "en") -> dict:
+        """The result as JSON-ready data; the step-by-step derivation (`steps`) only when asked,
+        since it costs more than the gradients themselves."""
+        out = {
             "loss": self.loss_text,
             "layout": self.layout,
             "gradients": {n: {"text": g.text, "latex": g.latex, "shape": g.shape} for n, g in self.gradients.items()},
             "where": [[n, t] for n, t in self.where_text],
             "check": self.check.to_dict() if self.check else None,
             "notes": self.notes,
-            "steps": [{k: st[k] for k in ("stage", "rule", "text", "latex")} for st in self.steps],
         }
+        if steps:
+            out["steps"] = [{k: st[k] for k in ("stage", "rule", "text", "latex")} for st in self.derivation(lang)]
+        return out
 
     def __str__(self) -> str:
         shapes = ", ".join(f"{s.name}: {fmt_shape(s.shape)}" for s in self.symbols.values())
@@ -195,10 +201,13 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     f = prog.loss
     if not f.is_scalar:
         raise ShapeError(f"the loss is {fmt_shape(f.shape)}; a gradient needs a scalar{_scalar_hint(f, decls)}")
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    names = wrt_names(wrt)
+    _known_variables(names, f, prog, decls)
     asked_inter = [n for n in names if n in prog.intermediates]
     variables = [n for n in names if n not in prog.intermediates]
     syms, notes = _variables(f, variables, decls)
+    notes += [f"{n} is one symbol (for a product write {'*'.join(n)})" for n in sorted(_symbols(f))
+              if GLUED.fullmatch(n) and n not in decls]
     kinks = sorted({n.op for n in walk([f]) if isinstance(n, Op) and OPS[n.op].kink})
     if kinks:
         notes.append(f"{', '.join(kinks)}: at a kink (argument 0) the derivative is taken as 0 "
@@ -227,8 +236,30 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     res = _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
-    res.derive_lines = lambda: _derivation_lines(prog, variables, through, simp, res, check, seed)
+    shown = prog if prog.intermediates or f.height <= DEEP else _named_steps(prog, through, set(syms))
+    res.derive_lines = lambda: _derivation_lines(shown, variables, through, simp, res, check, seed)
     return res
+
+
+DEEP = 12  # a flat loss taller than this is derived step by step, as a program, so that the
+# derivation grows linearly with the depth of the loss instead of repeating it on every line
+
+
+def _named_steps(prog: Program, wrt: frozenset[str], taken: set[str]) -> Program:
+    """A deep flat loss as a program: each function's argument and each function's value that
+    depends on the variables (and is not a leaf) becomes a step s1, s2, ... (innermost first)."""
+    calls = [n for n in walk([prog.loss]) if isinstance(n, Op) and OPS[n.op].parse_name and n.op != "group"]
+    wanted = {a for c in calls for a in c.args} | set(calls)
+    fresh = (f"s{k}" for k in count(1) if f"s{k}" not in taken)
+    inter: dict[str, Expr] = {}
+    local: dict[str, Expr] = {}
+    swap: dict[Expr, Expr] = {}
+    for node in walk([prog.loss]):
+        if node in wanted and node is not prog.loss and isinstance(node, Op) and node.syms & wrt:
+            name = next(fresh)
+            inter[name], local[name] = node, al.substitute(node, swap)
+            swap[node] = Sym(name, node.shape)
+    return Program(prog.loss, prog.text, inter, {}, None, local, al.substitute(prog.loss, swap))
 
 
 def _step_gradient(prog: Program, name: str) -> tuple[Expr, Expr]:
@@ -273,6 +304,36 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
     if err is not None:
         res.check.notes.append(f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})")
     return lines, loss, names, loss_name
+
+
+def wrt_names(wrt: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The variables asked for: `"W1,W2"` (or `["W1", "W2"]`, or `["W1,W2"]`) is two of them."""
+    items = [wrt] if isinstance(wrt, str) else list(wrt)
+    if not items or not all(isinstance(w, str) for w in items):
+        raise MatcalcError("wrt must name at least one variable (a string or a list of strings)")
+    names = [n.strip() for w in items for n in w.split(",")]
+    for n in names:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", n):
+            raise MatcalcError(f"--wrt {n!r} is not a variable name")
+    return list(dict.fromkeys(names))
+
+
+GLUED = re.compile(r"[A-Z]{2,}")  # `AX`: two capitals run together, most likely a product A*X
+
+
+def _known_variables(names: list[str], f: Expr, prog: Program, decls: dict[str, Decl]) -> None:
+    """A variable must occur in the loss, be a step of the program, or be declared (then its
+    gradient is zero, with a note): a typo is an error naming the closest symbol, not a zero."""
+    symbols = sorted(set(_symbols(f)) | set(prog.intermediates))
+    for n in names:
+        if n in symbols or n in decls:
+            continue
+        close = difflib.get_close_matches(n, symbols, 1, 0.5) or [s for s in symbols if s.lower() == n.lower()]
+        glued = [s for s in symbols if n in s and GLUED.fullmatch(s)]
+        hint = (f"; '{glued[0]}' is one symbol (for a product write {'*'.join(glued[0])})" if glued
+                else f"; did you mean {close[0]}?" if close else "")
+        raise MatcalcError(f"--wrt {n}: '{n}' does not occur in the loss (its symbols: {', '.join(symbols)}){hint}; "
+                           f"declare it with --let to get its zero gradient")
 
 
 def _scalar_hint(f: Expr, decls: dict[str, Decl]) -> str:

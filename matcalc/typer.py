@@ -37,6 +37,9 @@ Term = object  # Dim | Unknown
 ShapeT = tuple[Term, Term]
 
 
+KIND_NAMES = {(False, False): "a scalar (a-g)", (True, False): "a column vector (h-z)", (True, True): "a matrix (A-Z)"}
+
+
 def default_shape(name: str) -> tuple[bool, bool]:
     """Default kind by first letter, as on matrixcalculus.org: a-g scalar, h-z vector, A-Z matrix.
     Returns (rows unknown, cols unknown)."""
@@ -95,13 +98,15 @@ class Typer:
         return ShapeError(f"shape mismatch in '{text}': {what} ({self.show(a)} and {self.show(b)}){self.hint(text)}")
 
     def hint(self, text: str) -> str:
-        """Point at undeclared one-letter-kind scalars (a-g), the usual surprise."""
-        words = set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text))
-        scalars = sorted(n for n in words & set(self.symbols) if n not in self.decls and not any(default_shape(n)))
-        if not scalars:
+        """Say the default kind of each undeclared name in `text` (a-g scalar, h-z column
+        vector, A-Z matrix), the usual surprise behind a shape error."""
+        words = sorted(set(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text)) & set(self.symbols) - set(self.decls))
+        if not words:
             return ""
-        return (f"; note: {', '.join(scalars)} {'is a scalar' if len(scalars) == 1 else 'are scalars'} by default "
-                f"(names starting with a-g), declare e.g. '{scalars[0]}: n' for a vector")
+        kinds = [f"{n} is {KIND_NAMES[default_shape(n)]}" for n in words]
+        example = next((n for n in words if not any(default_shape(n))), None)
+        decl = f"'{example}: n' for a vector" if example else f"'{words[0]}: scalar' for a scalar"
+        return f"; note: by default {', '.join(kinds)} (from the first letter); declare e.g. {decl}"
 
     def unify(self, syn: Syn, a: ShapeT, b: ShapeT, what: str) -> None:
         if not (self.unify_dim(a[0], b[0]) and self.unify_dim(a[1], b[1])):

@@ -66,10 +66,33 @@ def test_absent_variable_has_zero_gradient_with_a_note() -> None:
     assert any("q does not occur" in n for n in r.notes)
 
 
-def test_undeclared_absent_variable_gets_its_default_kind() -> None:
-    r = matcalc.grad("x'*A*x", wrt=["Q", "q", "c"])
+def test_undeclared_absent_variable_is_an_error_not_a_zero() -> None:
+    """A typo in wrt must not give a silent zero gradient: it names the loss's symbols."""
+    with pytest.raises(matcalc.MatcalcError, match=r"'Q' does not occur in the loss \(its symbols: A, x\)"):
+        matcalc.grad("x'*A*x", wrt=["Q"])
+    with pytest.raises(matcalc.MatcalcError, match="did you mean W1"):
+        matcalc.grad("0.5*norm2(W1*x)^2", wrt="w1")
+    with pytest.raises(matcalc.MatcalcError, match=r"'AX' is one symbol \(for a product write A\*X\)"):
+        matcalc.grad("tr(AX)", wrt="X")
+
+
+def test_declared_absent_variable_gets_its_zero_gradient_with_a_note() -> None:
+    r = matcalc.grad("x'*A*x", wrt=["Q", "q", "c"], let="Q: positive; q: positive; c: positive")
     assert (r["Q"].text, r["q"].text, r["c"].text) == ("zeros(m,p)", "zeros(r)", "0")
     assert sum("does not occur" in n for n in r.notes) == 3
+
+
+def test_wrt_with_commas_names_several_variables() -> None:
+    r = matcalc.grad("tr(A*X)", wrt="X,A")
+    assert list(r.gradients) == ["X", "A"] and r["X"].text == "A'" and r["A"].text == "X'"
+    for bad in ([""], "", [" , "], ["x y"]):
+        with pytest.raises(matcalc.MatcalcError):
+            matcalc.grad("x'*x", wrt=bad)
+
+
+def test_shape_errors_say_the_default_kind_of_every_name() -> None:
+    with pytest.raises(matcalc.ShapeError, match="lam is a column vector"):
+        matcalc.grad("norm2(U*V - Y)^2 + lam*norm2(U)^2", "U")
 
 
 def test_constrained_variable_gets_a_note() -> None:

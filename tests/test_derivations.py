@@ -103,6 +103,8 @@ def test_checked_result_reports_the_line_check() -> None:
 
 def test_json_carries_the_steps(capsys: pytest.CaptureFixture) -> None:
     assert main(["grad", "tr(A*X*B)", "--wrt", "X", "--format", "json"]) == 0
+    assert "steps" not in json.loads(capsys.readouterr().out)  # only when asked: they cost more
+    assert main(["grad", "tr(A*X*B)", "--wrt", "X", "--format", "json", "--steps"]) == 0
     steps = json.loads(capsys.readouterr().out)["steps"]
     assert all(set(s) == {"stage", "rule", "text", "latex"} for s in steps)
     assert matcalc.parse(steps[0]["text"]) == matcalc.parse("tr(A*X*B)")
@@ -187,3 +189,22 @@ def test_layer_superscripts_where_the_user_named_them_so() -> None:
     tex = r.steps_latex()
     assert "W^{[1]}" in tex and "b^{[1]}" in tex and r"\partial W^{[1]}" in tex
     assert not [e for e in render([tex]) if e]
+
+
+def _mlp(layers: int) -> str:
+    e = "x"
+    for k in range(1, layers + 1):
+        e = f"tanh(W{k}*{e})"
+    return f"0.5*norm2({e} - y)^2"
+
+
+def test_deep_flat_loss_is_derived_by_named_steps_linearly() -> None:
+    """A deep flat loss is derived as a program (s1 = W1*x, ...): size linear in the depth."""
+    sizes = {}
+    for layers in (8, 16, 32):
+        r = matcalc.grad(_mlp(layers), [f"W{k}" for k in range(1, layers + 1)], check=False)
+        sizes[layers] = len(r.steps_text())
+    assert sizes[32] < 2.3 * sizes[16] < 2.3 ** 2 * sizes[8]
+    r = matcalc.grad(_mlp(5), ["W1", "W5"])
+    text = r.steps_text()
+    assert "s1 = W1*x" in text and any("all" in n and "lines checked numerically" in n for n in r.check.notes)

@@ -15,15 +15,32 @@ PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal", "probabi
 
 
 class Expr:
-    """Base class of all nodes. Subclasses define `shape`, `children`, `_hash`, `_key`."""
+    """Base class of all nodes: the values every node caches when built (set by `_finish`, never
+    passed in), and structural equality. Subclasses define `shape`, `children` and `_fields`."""
 
-    __slots__ = ()
-    shape: Shape
+    __slots__ = ("_hash", "_key", "syms", "has_d", "height")
+    _hash: int
+    _key: tuple
+    syms: frozenset[str]
+    has_d: bool
+    height: int
+
+    @property
+    def shape(self) -> Shape:
+        raise NotImplementedError
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def _fields(self) -> tuple:
+        raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        return type(self) is type(other) and self._hash == other._hash and self._fields() == other._fields()
+        return (type(self) is type(other) and isinstance(other, Expr) and self._hash == other._hash
+                and self._fields() == other._fields())
 
     def __hash__(self) -> int:
         return self._hash
@@ -41,35 +58,22 @@ def _finish(node: Expr, rank: int, *keyparts: object) -> None:
     kids = node.children
     object.__setattr__(node, "_hash", hash((type(node).__name__,) + node._fields()))
     object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
-    syms = frozenset().union(*(k.syms for k in kids)) if kids else frozenset()
+    syms: frozenset[str] = frozenset().union(*(k.syms for k in kids)) if kids else frozenset()
     object.__setattr__(node, "syms", syms)
     object.__setattr__(node, "has_d", any(k.has_d for k in kids))
     object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
 
 
-_LEAF_EXTRA = dict(init=False, repr=False, compare=False)
+Cached = Expr  # the old name of the base that holds the cached values
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Cached(Expr):
-    """The values every node caches when built (set by `_finish`, never passed in)."""
-
-    _hash: int = field(default=0, **_LEAF_EXTRA)
-    _key: tuple = field(default=(), **_LEAF_EXTRA)
-    syms: frozenset = field(default=frozenset(), **_LEAF_EXTRA)
-    has_d: bool = field(default=False, **_LEAF_EXTRA)
-    height: int = field(default=1, **_LEAF_EXTRA)
-
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Sym(Cached):
+class Sym(Expr):
     """A named matrix, vector or scalar, with its declared properties."""
 
     name: str
     shape: Shape
     props: frozenset[str] = frozenset()
-    children: tuple = field(default=(), **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 1, self.name)
@@ -86,12 +90,11 @@ class Sym(Cached):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Num(Cached):
+class Num(Expr):
     """A constant matrix whose entries all equal `value` (1 x 1 for a plain number)."""
 
     value: Fraction
     shape: Shape = SCALAR
-    children: tuple = field(default=(), **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", Fraction(self.value))
@@ -102,11 +105,10 @@ class Num(Cached):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Eye(Cached):
+class Eye(Expr):
     """The n x n identity matrix."""
 
     n: Dim
-    children: tuple = field(default=(), **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 2, str(self.n))
@@ -120,11 +122,10 @@ class Eye(Cached):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Dif(Cached):
+class Dif(Expr):
     """The differential `dX` of a variable: the leaf a differential is linear in."""
 
     var: Sym
-    children: tuple = field(default=(), **_LEAF_EXTRA)
 
     def __post_init__(self) -> None:
         _finish(self, 3, self.var.name)
@@ -139,7 +140,7 @@ class Dif(Cached):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class DiffOf(Cached):
+class DiffOf(Expr):
     """`d(e)`: the differential of a sub-expression not yet expanded (only in derivation steps)."""
 
     expr: Expr
@@ -165,12 +166,12 @@ _RANK = {"transpose": 4, "pow": 6, "hadamard": 7, "matmul": 8, "mul": 9, "add": 
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Op(Cached):
+class Op(Expr):
     """An operator from the registry applied to `args`; the shape is computed and validated here."""
 
     op: str
     args: tuple[Expr, ...]
-    shape: Shape = field(default=SCALAR, **_LEAF_EXTRA)
+    shape: Shape = field(default=SCALAR, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         info = OPS[self.op]

@@ -23,6 +23,7 @@ from .steps import Log
 def targets(rule: Rule) -> list[tuple[str, Syn]]:
     """The (part, new left factor) pairs of a right side `tr(G2'*Z) + tr(G3'*W) ...`."""
     rhs, out = rule.rhs, []
+    assert rhs is not None, f"adjoint rule {rule.name} has no right side"
     terms = [rhs] if rhs.kind != "add" else _flatten_add(rhs)
     for t in terms:
         ok = t.kind == "call" and t.value == "tr" and t.args[0].kind == "mul"

@@ -189,10 +189,21 @@ def mul(*factors: Expr) -> Expr:
     return out[0] if len(out) == 1 else Op("mul", tuple(out))
 
 
+def value_of(e: Expr) -> Fraction:
+    """The value of a number node (an exponent, an index)."""
+    assert isinstance(e, Num), e
+    return e.value
+
+
+def exponent(e: Op) -> Fraction:
+    """The constant exponent of a `pow` node."""
+    return value_of(e.args[1])
+
+
 def base_exp(e: Expr) -> tuple[Expr, Fraction]:
     """`x.^p` -> (x, p); anything else is its own base with exponent 1."""
     if isinstance(e, Op) and e.op == "pow":
-        return e.args[0], e.args[1].value
+        return e.args[0], exponent(e)
     return e, Fraction(1)
 
 
@@ -250,7 +261,7 @@ def power(base: Expr, p: Fraction | int) -> Expr:
     if isinstance(base, Num) and (p.denominator == 1 and (base.value != 0 or p > 0)):
         return Num(base.value ** int(p), base.shape)
     if isinstance(base, Op) and base.op == "pow" and p.denominator == 1:
-        return power(base.args[0], base.args[1].value * p)
+        return power(base.args[0], exponent(base) * p)
     if isinstance(base, Op) and base.op == "mul" and p.denominator == 1:
         return mul(*(power(f, p) for f in base.args))
     return Op("pow", (base, num(p)))
@@ -284,7 +295,7 @@ def build_op(op: str, args: tuple[Expr, ...]) -> Expr:
     if op == "transpose":
         return transpose(args[0])
     if op == "pow":
-        return power(args[0], args[1].value)
+        return power(args[0], value_of(args[1]))
     return call(op, args[0])
 
 

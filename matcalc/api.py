@@ -61,6 +61,7 @@ class Result:
     def lines(self) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
         """(derivation lines, loss steps, names, loss name), built on first use."""
         if self._lines is None:
+            assert self.derive_lines is not None, "a Result built by grad() knows its derivation"
             self._lines = self.derive_lines()
         return self._lines
 
@@ -103,7 +104,7 @@ class Result:
     def to_dict(self, steps: bool = False, lang: str = "en") -> dict:
         """The result as JSON-ready data; the step-by-step derivation (`steps`) only when asked,
         since it costs more than the gradients themselves."""
-        out = {
+        out: dict[str, object] = {
             "loss": self.loss_text,
             "layout": self.layout,
             "gradients": {n: {"text": g.text, "latex": g.latex, "shape": g.shape} for n, g in self.gradients.items()},
@@ -175,8 +176,8 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
         return Program(f, to_text(f), {})
     syn = parse_syn(expr, "program")
     steps = to_program(expr, syn, decls)
-    inter = {name: e for name, e, _ in steps[:-1]}
-    local = {name: loc for name, _, loc in steps[:-1]}
+    inter = {name: e for name, e, _ in steps[:-1] if name is not None}
+    local = {name: loc for name, _, loc in steps[:-1] if name is not None}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
     sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args if stmt.kind == "assign"}
     return Program(steps[-1][1], text, inter, sources, steps[-1][0], local, steps[-1][2])
@@ -224,9 +225,9 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     deltas = {n: simp(g) for n, g in cot.items()}
     by_step = {n: _step_gradient(prog, n) for n in asked_inter}
     for n, (_, g_v) in by_step.items():
-        back = {Sym(n, g_v.shape): steps[n]}
+        back: dict[Expr, Expr] = {Sym(n, g_v.shape): steps[n]}
         deltas[n] = grads[n] = simp(al.substitute(g_v, back))
-        if n not in prog.local_loss.syms and not any(n in e.syms for e in prog.local.values()):
+        if prog.local_loss is not None and n not in prog.local_loss.syms and not any(n in e.syms for e in prog.local.values()):
             notes.append(f"the step {n} is not used by the loss; its gradient is zero")
     report = None
     if check:
@@ -301,7 +302,7 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
     else:
         lines = derivation(prog.loss, used, wrt, simp)
         err = check_lines(lines, prog.loss, wrt, seed) if check and res.check is not None else None
-    if err is not None:
+    if err is not None and res.check is not None:
         res.check.notes.append(f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})")
     return lines, loss, names, loss_name
 

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
+from typing import Any
 from importlib import resources
 
 import lark
@@ -23,7 +24,7 @@ class Syn:
     """Untyped syntax node: `kind` is a grammar rule name (`add`, `mul`, `call`, `name`, ...)."""
 
     kind: str
-    value: object = None  # the name, number or function name
+    value: Any = None  # the name (str), number (Fraction) or function name (str)
     args: tuple["Syn", ...] = ()
     span: tuple[int, int] = (0, 0)
 

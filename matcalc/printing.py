@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .algebra import neg, power, split_coef
+from .algebra import value_of, exponent, neg, power, split_coef
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
 from .registry import OPS, SCALAR
 
@@ -27,12 +27,13 @@ def fmt_number(v: Fraction) -> str:
 
 
 def _neg_power(e: Expr) -> bool:
-    return isinstance(e, Op) and e.op == "pow" and e.args[1].value < 0
+    return isinstance(e, Op) and e.op == "pow" and exponent(e) < 0
 
 
-def _flip(e: Op) -> Expr:
+def _flip(e: Expr) -> Expr:
     """`a^-p` -> `a^p` (for printing `/a^p`)."""
-    return power(e.args[0], -e.args[1].value)
+    assert isinstance(e, Op)
+    return power(e.args[0], -exponent(e))
 
 
 class TextPrinter:
@@ -63,6 +64,7 @@ class TextPrinter:
             return self.eye(e), ATOM
         if isinstance(e, Num):
             return self.number(e)
+        assert isinstance(e, Op)
         return getattr(self, "op_" + e.op, self.op_call)(e)
 
     def wrap(self, e: Expr, min_prec: int) -> str:
@@ -156,7 +158,7 @@ class TextPrinter:
         return self.wrap(e.args[0], POST) + self.T, POST
 
     def op_pow(self, e: Op) -> tuple[str, int]:
-        base, p = e.args[0], e.args[1].value
+        base, p = e.args[0], exponent(e)
         if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
             return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
         ps = fmt_number(p)
@@ -167,7 +169,7 @@ class TextPrinter:
         return f"{OPS[e.op].parse_name}({self.render(e.args[0])[0]})", ATOM
 
     def op_literal(self, e: Op) -> tuple[str, int]:
-        cols = e.shape[1]
+        cols = int(e.shape[1])
         cells = [self.render(x)[0] for x in e.args[1:]]
         rows = [cells[i:i + cols] for i in range(0, len(cells), cols)]
         return self.matrix(rows), ATOM
@@ -176,7 +178,7 @@ class TextPrinter:
         return "[" + "; ".join(", ".join(r) for r in rows) + "]"
 
     def op_entry(self, e: Op) -> tuple[str, int]:
-        m, i, j = e.args[0], int(e.args[1].value), int(e.args[2].value)
+        m, i, j = e.args[0], int(value_of(e.args[1])), int(value_of(e.args[2]))
         index = f"{j}" if m.shape[0] == 1 else f"{i}" if m.shape[1] == 1 else f"{i},{j}"
         return f"{self.wrap(m, ATOM)}({index})", ATOM
 
@@ -197,7 +199,7 @@ def latex_name(n: str) -> str:
         base, layer = n.split("__", 1)
         return f"{latex_name(base)}^{{[{layer}]}}"
     m = re.fullmatch(r"([A-Za-z]+?)_?(\d+|_[A-Za-z0-9]+)?", n)
-    head, sub = (m.group(1), m.group(2)) if m else (n.split("_", 1) + [None])[:2]
+    head, sub = (m.group(1), m.group(2)) if m else (n.split("_", 1) + [""])[:2]
     sub = sub.lstrip("_").replace("_", ",") if sub else sub
     head = _GREEK_SHORT.get(head, head)
     base = "\\" + head if head in GREEK else head if len(head) == 1 else r"\mathrm{" + head + "}"
@@ -259,7 +261,7 @@ class LatexPrinter(TextPrinter):
         return r"\begin{bmatrix}" + r" \\ ".join(" & ".join(r) for r in rows) + r"\end{bmatrix}"
 
     def op_entry(self, e: Op) -> tuple[str, int]:
-        m, i, j = e.args[0], int(e.args[1].value), int(e.args[2].value)
+        m, i, j = e.args[0], int(value_of(e.args[1])), int(value_of(e.args[2]))
         index = f"{j}" if m.shape[0] == 1 else f"{i}" if m.shape[1] == 1 else f"{i}{j}"
         return f"{self.wrap(m, ATOM)}_{{{index}}}", ATOM
 
@@ -273,7 +275,7 @@ class LatexPrinter(TextPrinter):
         return self.sup(e.args[0], "-1"), POST
 
     def op_pow(self, e: Op) -> tuple[str, int]:
-        base, p = e.args[0], e.args[1].value
+        base, p = e.args[0], exponent(e)
         if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
             return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
         ps = fmt_number(p) if p.denominator == 1 else rf"\frac{{{p.numerator}}}{{{p.denominator}}}"

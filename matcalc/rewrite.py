@@ -244,10 +244,15 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "compound": lambda e: not isinstance(e, Sym) and not (isinstance(e, Op) and e.op == "group"),
         "number": lambda e: isinstance(e, Num),
         "symmetric": is_symmetric,
-        **{p: (lambda e, p=p: isinstance(e, Sym) and e.has(p)) for p in ("spd", "invertible", "positive", "diagonal", "probability")},
+        **{p: _declared(p) for p in ("spd", "invertible", "positive", "diagonal", "probability")},
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
     }
+
+
+def _declared(prop: str) -> Callable[[Expr], bool]:
+    """The predicate: a symbol declared with `prop` (or a property implying it)."""
+    return lambda e: isinstance(e, Sym) and e.has(prop)
 
 
 def holds(rule: Rule, b: Binds, preds: dict[str, Callable[[Expr], bool]]) -> bool:
@@ -259,9 +264,10 @@ def holds(rule: Rule, b: Binds, preds: dict[str, Callable[[Expr], bool]]) -> boo
     return True
 
 
-def instantiate(rule: Rule, rhs: Syn, b: Binds, expect: tuple | None,
+def instantiate(rule: Rule, rhs: Syn | None, b: Binds, expect: tuple | None,
                 extra: Callable[[str], Expr | None] | None = None) -> Expr:
     """Build a right side with the bound sub-expressions; `extra` supplies other names (`dA`)."""
+    assert rhs is not None, f"rule {rule.name} has no right side"
     def lookup(name: str) -> Expr | None:
         if name in b:
             return b[name]

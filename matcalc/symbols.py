@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 from fractions import Fraction
+from typing import Union
 
 from . import algebra as al
 from .errors import MatcalcError, ShapeError
@@ -18,7 +19,7 @@ from .expr import PROPERTIES, Expr, Num, Sym
 from .printing import to_text
 from .registry import OPS, Dim
 
-Operand = "Term | int | float | Fraction"
+Operand = Union["Term", int, float, Fraction]
 
 
 class Term:
@@ -98,6 +99,7 @@ def _lift(x: Operand, like: Expr) -> Expr:
 
 def _binary(op: str, a: Operand, b: Operand, build) -> Term:
     other = a if isinstance(a, Term) else b
+    assert isinstance(other, Term)
     ea, eb = _lift(a, other.expr), _lift(b, other.expr)
     if op in ("*", "/", "@"):  # numbers multiply as scalars, not as constant matrices
         ea = al.num(ea.value) if isinstance(ea, Num) and not isinstance(a, Term) else ea
@@ -150,7 +152,7 @@ def _function(op: str):
         except ShapeError as err:
             raise ShapeError(f"in {OPS[op].parse_name}({to_text(x.expr)}): {err}") from None
 
-    apply.__name__ = OPS[op].parse_name
+    apply.__name__ = OPS[op].parse_name or op
     apply.__doc__ = f"`{OPS[op].parse_name}` of a matcalc expression (see the operator registry)."
     return apply
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Union, cast
 
 from . import algebra as al
 from .errors import ParseError, ShapeError, UnsupportedError
 from .expr import Expr, Num, Op, Sym
 from .parser import Decl, Syn, snippet
-from .registry import FUNCTION_NAMES, OPS, Dim
+from .registry import FUNCTION_NAMES, OPS, Dim, Shape
 
 DIM_NAMES = ("n", "m", "p", "q", "r", "s", "k", "l", "t", "u", "v", "w")
 CONSTRUCTORS = ("eye", "ones", "zeros", "vector", "matrix")
@@ -33,7 +33,7 @@ class Unknown:
         self.unit_ok = unit_ok
 
 
-Term = object  # Dim | Unknown
+Term = Union[str, int, Unknown]  # a dimension, or one still unknown
 ShapeT = tuple[Term, Term]
 
 
@@ -80,6 +80,7 @@ class Typer:
             b.unit_ok = b.unit_ok and a.unit_ok
         elif isinstance(a, Unknown) or isinstance(b, Unknown):
             var, val = (a, b) if isinstance(a, Unknown) else (b, a)
+            assert isinstance(var, Unknown)
             if val == 1 and not var.unit_ok:
                 return False
             a, b = var, val
@@ -277,7 +278,8 @@ class Typer:
             self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
         if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
-        return OPS[f].shape(((self.find(a[0]), self.find(a[1])),)), f
+        # shape rules treat dimensions as opaque values, so they pass unknowns through
+        return OPS[f].shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), f
 
     def infer_literal(self, s: Syn) -> tuple[ShapeT, str]:
         widths = {len(row.args) for row in s.args}
@@ -290,7 +292,7 @@ class Typer:
 
     def build_literal(self, s: Syn, d: str) -> Expr:
         entries = [self.build(e) for row in s.args for e in row.args]
-        return Op("literal", (Num(0, (len(s.args), len(s.args[0].args))), *entries))
+        return Op("literal", (Num(Fraction(0), (len(s.args), len(s.args[0].args))), *entries))
 
     def infer_entry(self, s: Syn) -> tuple[ShapeT, str]:
         shape = self.symbol_shape(s.value)
@@ -307,14 +309,14 @@ class Typer:
         i, j = (s.args[0].value, 1) if len(s.args) == 1 else (s.args[0].value, s.args[1].value)
         if len(s.args) == 1 and m.shape[1] != 1:
             i, j = 1, s.args[0].value  # a row vector's entries run along its columns
-        return Op("entry", (m, Num(i), Num(j)))
+        return Op("entry", (m, Num(Fraction(i)), Num(Fraction(j))))
 
     def symbol_expr(self, name: str) -> Sym:
         decl = self.decls.get(name)
-        shape = tuple(self.find(t) for t in self.symbols[name])
-        if any(isinstance(t, Unknown) for t in shape):
+        rows, cols = (self.find(t) for t in self.symbols[name])
+        if isinstance(rows, Unknown) or isinstance(cols, Unknown):
             raise ShapeError(f"cannot infer the size of '{name}'")
-        return Sym(name, shape, decl.props if decl else frozenset())
+        return Sym(name, (rows, cols), decl.props if decl else frozenset())
 
     def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
         f, args = s.value, s.args
@@ -379,14 +381,16 @@ class Typer:
         if d == "def":  # kept whole inside later steps: x*W stays a unit in (x*W)*c
             return al.group(self.built[s.value])
         if d == "bound":
-            return self.bound(s.value)
+            bound = self.bound(s.value)
+            assert bound is not None
+            return bound
         if d == "dimension":
             return Sym(s.value, (1, 1), frozenset({"dimension"}))
         if d == "symbol":
             decl = self.decls.get(s.value)
             return Sym(s.value, self.resolve(s), decl.props if decl else frozenset())
         shape = self.resolve(s)
-        return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
+        return al.eye(shape[0]) if d == "eye" else Num(Fraction(1 if d == "ones" else 0), shape)
 
     def build_assign(self, s: Syn, d: str) -> Expr:
         self.built[s.value] = self.build(s.args[0])
@@ -451,7 +455,7 @@ class Typer:
             return Num(self.constant(s.args[0]), self.resolve(s))
         if d in ("eye", "ones", "zeros"):
             shape = self.resolve(s)
-            return al.eye(shape[0]) if d == "eye" else Num(1 if d == "ones" else 0, shape)
+            return al.eye(shape[0]) if d == "eye" else Num(Fraction(1 if d == "ones" else 0), shape)
         return al.call(d, self.build(s.args[0]))
 
 

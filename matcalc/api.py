@@ -396,7 +396,7 @@ def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, 
     for n in asked:  # an intermediate asked for is always named, and its gradient is its definition
         if deltas.get(n) in named_deltas:
             fixed[deltas[n]] = named_deltas.pop(deltas[n])
-    names, where = common_subexpressions(list(grads.values()), fixed, named_deltas)
+    names, where = common_subexpressions(list(grads.values()), fixed, named_deltas, taken=frozenset(taken))
     where_text = [(n, prog.sources.get(n) or to_text(e, names, expand=True)) for n, e in where]
     where_latex = [(n, to_latex(e, names, expand=True)) for n, e in where]
     # a gradient that is a named delta prints as its name (db2 = delta2); an intermediate asked

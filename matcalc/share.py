@@ -5,6 +5,8 @@ backpropagated errors); naming them keeps the printed result of an L-layer netwo
 """
 from __future__ import annotations
 
+from itertools import count
+
 from .expr import Expr, Op, walk
 from .printing import to_text
 
@@ -53,12 +55,13 @@ def _reach(order: list[Expr], roots: list[Expr]) -> dict[Expr, frozenset[int]]:
 
 def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = None,
                           offered: dict[Expr, str] | None = None,
-                          prefix: str = "t") -> tuple[dict[Expr, str], list[tuple[str, Expr]]]:
+                          prefix: str = "t", taken: frozenset[str] = frozenset()
+                          ) -> tuple[dict[Expr, str], list[tuple[str, Expr]]]:
     """(names, where): `where` lists (name, expr) in evaluation order. Sub-expressions in `fixed`
     (a program's intermediates) are always named where they occur; the others are named when they
     are used twice or more, are not tiny, and either occur in several results (the activations
     and errors shared by the gradients of a network) or are long: with the name `offered` for
-    them (`delta2`), else `t1`, `t2`, ..."""
+    them (`delta2`), else `t1`, `t2`, ... (skipping the names in `taken`, the loss's own)."""
     fixed, offered = fixed or {}, offered or {}
     order = walk(roots)
     reach = _reach(order, roots)
@@ -68,7 +71,9 @@ def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = Non
             uses[c] = uses.get(c, 0) + 1
     names: dict[Expr, str] = {}
     where: list[tuple[str, Expr]] = []
-    auto, top = 0, _top_level(roots)
+    top = _top_level(roots)
+    used = set(taken) | set(fixed.values()) | set(offered.values())
+    fresh = (f"{prefix}{k}" for k in count(1) if f"{prefix}{k}" not in used)
     for node in order:
         if node in fixed:
             names[node] = fixed[node]
@@ -82,9 +87,7 @@ def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = Non
         trivial = isinstance(node, Op) and node.op == "transpose" and node.args[0] in names
         candidate = uses.get(node, 0) >= 2 and isinstance(node, Op) and not _small(node) and node not in roots
         if candidate and not trivial and (len(reach[node]) > 1 or len(to_text(node, names)) >= MIN_CHARS):
-            if node not in offered:
-                auto += 1
-            names[node] = offered.get(node, f"{prefix}{auto}")
+            names[node] = offered[node] if node in offered else next(fresh)
             where.append((names[node], node))
     return names, where
 

@@ -135,6 +135,8 @@ class Typer:
     def infer_name(self, s: Syn) -> tuple[ShapeT, str]:
         name = s.value
         if name in self.defs:
+            if id(self.defs[name]) in self.numbers:  # a step that is a number is one where used
+                self.numbers.add(id(s))
             return self.info[id(self.defs[name])][0], "def"
         e = self.bound(name)
         if e is not None:

@@ -71,3 +71,16 @@ def test_unused_step_has_zero_gradient_with_a_note() -> None:
     r = matcalc.grad("s = exp(a); L = a^2", ["a", "s"])
     assert r["s"].text == "0"
     assert any("s is not used" in n for n in r.notes)
+
+
+def test_a_step_that_is_a_number_is_a_scalar_where_used() -> None:
+    r = matcalc.grad("z3 = exp(0.5); E = 2*z3^0.5/z3 + a", ["z3", "a"])
+    assert r["z3"].text == "-1/z3^1.5"
+
+
+def test_names_made_for_the_result_never_reuse_the_programs_names() -> None:
+    prog = "t1 = logsumexp(r)'; z3 = r*t1; f = exp(z3')"
+    r = matcalc.grad(prog, ["r", "t1"], "r: 1 x q positive")
+    names = [n for n, _ in r.where_text]
+    assert len(names) == len(set(names)) and names.count("t1") == 1
+    assert dict(r.where_text)["t1"] == "logsumexp(r)'"

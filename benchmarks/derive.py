@@ -19,6 +19,10 @@ Prints numbers only; it asserts nothing about time. Three parts:
     hidden activation tanh or sigmoid (--activation), gradient with respect to every W_k and b_k,
     for L = 1, 2, 4, ..., 64: the same columns as (b), plus the size of the L=4 result printed in
     full (print(r)); --show prints it.
+(d) check times: what the default checks (numeric + SymPy elementwise) add, over the catalogue,
+    the program family at L = 2, 4, 8, 16 (with the growth of check time against the loss size
+    in nodes) and declared integer sizes up to 16 x 16; median, p95 and max against the targets
+    (p95 under 1 s, max under 3 s).
 """
 from __future__ import annotations
 
@@ -317,6 +321,78 @@ def bench_program(depths: list[int], repeats: int, shapes: str, activation: str,
         print("\n".join(f"    {line}" if line else "" for line in full.splitlines()))
 
 
+# ---------------------------------------------------------------- check times
+
+TARGET_CHECK_P95_S = 1.0  # each default check (numeric + SymPy elementwise), 95th percentile
+TARGET_CHECK_MAX_S = 3.0  # and worst case
+
+SIZED = [  # declared integer sizes up to 16 x 16: (loss, wrt, let with {n})
+    ("tr(inv(X)*A)", ["X"], "X: {n} x {n}; A: {n} x {n}"),
+    ("log(det(X))", ["X"], "X: {n} x {n}"),
+    ("tr(X'*B*X)", ["X"], "X: {n} x {n}; B: {n} x {n}"),
+    ("norm2(X*w - y)^2", ["X", "w"], "X: {n} x {n}; w: {n}; y: {n}"),
+    ("0.5*norm2(W2*tanh(W1*x) - y)^2", ["W1", "W2"], "W1, W2: {n} x {n}; x, y: {n}"),
+]
+
+
+def check_time(loss: str, wrt: list[str], let: str, repeats: int = 3) -> float:
+    """What the default check adds: the median of grad(check=True) minus the median of
+    grad(check=False), `repeats` runs each, SymPy's cache cleared before each run."""
+    def run(check: bool) -> None:
+        matcalc.grad(loss, wrt=wrt, let=let, check=check)
+
+    derive = median_time(lambda: run(False), repeats, setup=clear_cache)
+    return max(0.0, median_time(lambda: run(True), repeats, setup=clear_cache) - derive)
+
+
+def _stats(label: str, times: list[float]) -> None:
+    times = sorted(times)
+    p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
+    ok = p95 < TARGET_CHECK_P95_S and times[-1] < TARGET_CHECK_MAX_S
+    print(f"    {label}: n={len(times)}, median {statistics.median(times):.3f} s, p95 {p95:.3f} s, max {times[-1]:.3f} s "
+          f"(targets: p95 < {TARGET_CHECK_P95_S:g} s, max < {TARGET_CHECK_MAX_S:g} s -> {'met' if ok else 'NOT met'})")
+
+
+def bench_checks(quick: bool) -> None:
+    """Check times over the catalogue, the L-layer programs and the declared-size cases, with the
+    growth of the check time against the loss size measured side by side in this run."""
+    print("(d) check times: median of 3 grad(check=True) minus median of 3 grad(check=False), SymPy's cache cleared")
+    _, cases = load_catalogue()
+    everything: list[float] = []
+    cat = []
+    for name, loss, wrt, let in cases:
+        try:
+            cat.append(check_time(loss, wrt, let))
+        except Exception as err:  # noqa: BLE001
+            print(f"    ! {name}: {type(err).__name__}: {str(err)[:150]}")
+    _stats("catalogue", cat)
+    everything += cat
+    print(f"    {'L':>3}  {'loss nodes':>10}  {'check s':>8}  {'s / node (x1e3)':>15}")
+    rows = []
+    for L in (2, 4, 8, 16):
+        text, wrt, let = program(L)
+        nodes = dag_size([matcalc.grad(text, wrt=wrt, let=let, check=False).loss])
+        t = check_time(text, wrt, let)
+        rows.append((L, nodes, t))
+        print(f"    {L:>3}  {nodes:>10}  {t:8.3f}  {t / nodes * 1e3:15.3f}")
+    everything += [t for *_, t in rows]
+    (l1, n1, t1), (l2, n2, t2) = rows[-2], rows[-1]
+    if t1 > 0 and t2 > 0:
+        print(f"    growth L={l1}->{l2}: loss nodes x{n2 / n1:.2f}, check time x{t2 / t1:.2f} "
+              f"(exponent {math.log(t2 / t1) / math.log(n2 / n1):.2f}; 1 = linear in the loss size)")
+    sized = []
+    for loss, wrt, let in SIZED:
+        line = []
+        for n in ((4, 16) if quick else (4, 8, 12, 16)):
+            t = check_time(loss, wrt, let.format(n=n))
+            sized.append(t)
+            line.append(f"n={n}: {t:.3f} s")
+        print(f"    {loss:<34} " + ", ".join(line))
+    _stats("declared sizes", sized)
+    everything += sized
+    _stats("all checks above", everything)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, MLP and program up to L=16")
@@ -328,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-catalogue", action="store_true", help="skip the catalogue")
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP family")
     p.add_argument("--no-program", action="store_true", help="skip the program family")
+    p.add_argument("--no-checks", action="store_true", help="skip the check times")
     args = p.parse_args(argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     print(f"matcalc {matcalc.__version__} from {Path(matcalc.__file__).parent}, Python {sys.version.split()[0]}"
@@ -345,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
         bench_program(depths, repeats=3 if args.quick else 5, shapes=args.shapes,
                       activation=args.activation, show=args.show)
+        print()
+    if not args.no_checks:
+        bench_checks(args.quick)
     return 0
 
 

@@ -310,8 +310,8 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
 def wrt_names(wrt: str | list[str] | tuple[str, ...]) -> list[str]:
     """The variables asked for: `"W1,W2"` (or `["W1", "W2"]`, or `["W1,W2"]`) is two of them."""
     items = [wrt] if isinstance(wrt, str) else list(wrt)
-    if not items or not all(isinstance(w, str) for w in items):
-        raise MatcalcError("wrt must name at least one variable (a string or a list of strings)")
+    if not all(isinstance(w, str) for w in items):
+        raise MatcalcError("wrt must be a variable's name or a list of names")
     names = [n.strip() for w in items for n in w.split(",")]
     for n in names:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", n):

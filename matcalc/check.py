@@ -1,32 +1,57 @@
 """Verification of derived gradients, two independent ways (DESIGN.md section 5).
 
 * numeric: at a random point honouring the declarations, the directional derivative of f along
-  a random direction V (central differences with Richardson extrapolation, float64) is compared
-  with sum(G .* V), for each variable.
+  a random direction V (central differences extrapolated by Ridders' method, float64; 40-digit
+  differences where float64 cannot resolve it) is compared with sum(G .* V), for each variable,
+  within TOL of the magnitudes involved.
 * SymPy elementwise: each dimension gets a small distinct size, every symbol an exact rational
-  value; for each entry X_ij of a variable the loss is built entry by entry as a SymPy expression
-  in one symbol t (X = X0 + t*E_ij), differentiated by t at 0, and compared with G_ij exactly
-  (or to 25 digits, computing with 40, where the loss is transcendental). SymPy's MatrixSymbol.diff is never used.
+  value; for sampled entries X_ij of each variable, d/dt f(X0 + t*E_ij) at t = 0 is computed
+  exactly as a truncated series in t over SymPy's rationals (matcalc.exact: numbers substituted
+  first, no symbolic matrix or inverse), or to 25 digits computing with 40 where the loss is
+  transcendental, and compared with G_ij. SymPy's MatrixSymbol.diff is never used.
+
+The sizes and the point are chosen where the loss and its gradients are defined: several size
+orders (tall or wide), several sampling strategies (mixed signs, positive, near a multiple of I).
+SymPy is imported only when a check runs.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy
 
-from .errors import CheckError, DomainError
+from .errors import CheckError, DomainError, MatcalcError
 from .evaluate import numeric, symbolic
+from .exact import (
+    AtKink,
+    Evaluator,
+    NotExact,
+    Rationals,
+    Reals,
+    Unsupported,
+    is_transcendental,
+    rational_form,
+)
 from .expr import Expr, Op, Sym, walk
 from .registry import OPS, Dim
 
+if TYPE_CHECKING:
+    import sympy
+
 SIZES = (2, 3, 4, 5, 6, 7)
+SIZE_TRIES = 6  # size assignments tried (orders of SIZES) before the sampler gives up
+POINT_TRIES = 9  # points tried per size assignment (three strategies, three seeds each)
 MAX_ENTRIES = 16  # per variable
-MAX_TOTAL_ENTRIES = 24  # over all variables: a network's check stays within seconds
+MAX_TOTAL_ENTRIES = 24  # over all variables (at least 2 per variable)
 DIGITS = 40  # working precision of the SymPy check where the loss is transcendental (and large)
-EXACT_NODES = 25  # up to this size, even transcendental losses are checked in exact arithmetic
+RTOL_DIGITS = Fraction(1, 10 ** 25)  # agreement asked of the DIGITS-digit comparison, relative
+TOL = 1e-6  # numeric check: relative agreement asked of float64 central differences
+MAX_FD_ERR = 1e-4  # numeric check: float64 differences with a larger error estimate are not trusted
+FD_STEPS = 8  # numeric check: at most this many step sizes (halved each time) per derivative
 
 
 @dataclass
@@ -50,7 +75,7 @@ class CheckReport:
             parts.append(f"numeric (rel. err {self.numeric_max_rel_err:.0e})")
         return "verified: " + " and ".join(parts) if parts else "not verified"
 
-    def merge(self, other: "CheckReport") -> None:
+    def merge(self, other: CheckReport) -> None:
         """Fold in the report of a further check (another variable, other sizes)."""
         self.dims = {**other.dims, **self.dims}
         errs = [e for e in (self.numeric_max_rel_err, other.numeric_max_rel_err) if e is not None]
@@ -68,16 +93,48 @@ class CheckReport:
                 "notes": self.notes}
 
 
-def assign_sizes(exprs: list[Expr], reverse: bool = False) -> dict[str, int]:
-    """Small distinct sizes for the named dimensions, in order of appearance (or reversed, for a
-    second try when the first sizes make a matrix singular, as X'*X is for a wide X)."""
+def _dimension_names(exprs: list[Expr]) -> list[str]:
     names: list[str] = []
     for node in walk(exprs):
         for d in node.shape:
             if isinstance(d, str) and d not in names:
                 names.append(d)
+    return names
+
+
+def size_candidates(exprs: list[Expr], reverse: bool = False) -> list[dict[str, int]]:
+    """Assignments of small distinct sizes to the named dimensions: in order of appearance, then
+    reversed, then a few other orders (a seeded shuffle), so that tall/wide relations such as
+    X'*X invertible (X tall) or X*X' invertible (X wide) hold in at least one of them."""
+    names = _dimension_names(exprs)
     sizes = [SIZES[i % len(SIZES)] + (i // len(SIZES)) for i in range(len(names))]
-    return dict(zip(names, sizes[::-1] if reverse else sizes))
+    orders = [sizes, sizes[::-1]]
+    rng = random.Random(len(names))
+    for _ in range(SIZE_TRIES - 2 if len(names) > 2 else 0):
+        orders.append(rng.sample(sizes, len(sizes)))
+    if reverse:
+        orders = orders[1:2] + orders[:1] + orders[2:]
+    out: list[dict[str, int]] = []
+    for order in orders:
+        dims = dict(zip(names, order))
+        if dims not in out:
+            out.append(dims)
+    return out
+
+
+def assign_sizes(exprs: list[Expr], reverse: bool = False) -> dict[str, int]:
+    """Small distinct sizes for the named dimensions of `exprs`: the first assignment of
+    `size_candidates` at which the loss `exprs[0]` is defined (X'*X is singular for a wide X,
+    so `log(det(X'*X))` gets a tall X), else the first assignment."""
+    candidates = size_candidates(exprs, reverse)
+    if len(candidates) > 1 and not exprs[0].has_d:
+        for dims in candidates:
+            try:
+                find_point(exprs[0], {}, dims, 0)
+                return dims
+            except MatcalcError:  # DomainError: undefined at these sizes
+                continue
+    return candidates[0]
 
 
 def _size(d: Dim, dims: dict[str, int]) -> int:
@@ -120,6 +177,8 @@ def sample(sym: Sym, dims: dict[str, int], rng: random.Random, positive: bool, c
 
 
 def sample_point(f: Expr, dims: dict[str, int], seed: int, strategy: int) -> dict[str, list[list[Fraction]]]:
+    """Strategy 0: mixed signs, the arguments of inv/det/logdet near a multiple of I; 1: every
+    entry positive; 2: positive and every square symbol near a multiple of I."""
     rng = random.Random(seed * 7919 + strategy)
     careful = _careful_symbols(f) if strategy < 2 else {s for s in f.syms}
     syms = sorted({n for n in walk([f]) if isinstance(n, Sym)}, key=lambda s: s.name)
@@ -133,6 +192,8 @@ def _np(point: dict[str, list[list[Fraction]]]) -> dict[str, np.ndarray]:
 def _sp(point: dict[str, list[list[Fraction]]], digits: int | None = None) -> dict[str, sympy.Matrix]:
     """The point as SymPy matrices: exact rationals, or `digits`-digit floats (for losses with
     transcendental functions, whose exact values nest without end and are slow to compare)."""
+    import sympy
+
     def entry(x: Fraction) -> sympy.Expr:
         r = sympy.Rational(x.numerator, x.denominator)
         return r if digits is None else sympy.Float(r, digits)
@@ -144,20 +205,52 @@ def _square_args(f: Expr) -> list[Expr]:
     return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].square_arg]
 
 
+def _kink_args(f: Expr) -> list[Expr]:
+    return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].kink]
+
+
+def _off_kinks(values: list[np.ndarray]) -> bool:
+    """No argument of a non-smooth operator (relu, abs, norm1, ...) has an entry at its kink 0."""
+    return all(np.all(np.abs(v) > 1e-9 * max(1.0, float(np.max(np.abs(v))))) for v in values)
+
+
 def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int) -> dict:
-    """A point where the loss and all gradients are finite and every matrix that is inverted or
-    whose determinant is taken is well-conditioned (mixed signs first, then positive)."""
-    roots, square = [f, *grads.values()], _square_args(f)
-    for strategy in range(3):
-        point = sample_point(f, dims, seed, strategy)
+    """A rational point where the loss and all gradients are finite, every matrix that is inverted
+    or whose determinant is taken is well-conditioned, and (where possible) no non-smooth
+    operator sits at its kink, and no gradient vanishes (a check where G = 0 cannot tell G from
+    2*G). Tries each sampling strategy with several seeds; if every point puts a kink at 0 or
+    a gradient at 0 (the kink or the zero is structural), the best defined point is used."""
+    roots, square, kinks = [f, *grads.values()], _square_args(f), _kink_args(f)
+    best: tuple[int, dict] | None = None
+    for attempt in range(POINT_TRIES):
+        point = sample_point(f, dims, seed + 1000 * (attempt // 3), attempt % 3)
         try:
-            values = numeric(roots + square, _np(point), dims)
-        except np.linalg.LinAlgError:
+            values = numeric(roots + square + kinks, _np(point), dims)
+        except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
-        conditioned = all(np.linalg.cond(m) < 1e8 for m in values[len(roots):])
+        conditioned = all(np.linalg.cond(m) < 1e8 for m in values[len(roots):len(roots) + len(square)])
         if conditioned and all(np.all(np.isfinite(v)) for v in values):
-            return point
+            flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \
+                any(not np.any(v) for v in values[1:len(roots)])
+            if flaws == 0:
+                return point
+            if best is None or flaws < best[0]:
+                best = (flaws, point)
+    if best is not None:
+        return best[1]
     raise DomainError("could not find a point where the loss and its gradient are defined")
+
+
+def sizes_and_point(f: Expr, grads: dict[str, Expr], seed: int) -> tuple[dict[str, int], dict]:
+    """The first size assignment of `size_candidates` with a point where the loss and its
+    gradients are defined, and that point."""
+    for dims in size_candidates([f, *grads.values()]):
+        try:
+            return dims, find_point(f, grads, dims, seed)
+        except DomainError:
+            continue
+    raise DomainError("could not find a point where the loss and its gradient are defined (tried "
+                      "every size order and sampling strategy)")
 
 
 def _direction(sym: Sym, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
@@ -169,34 +262,130 @@ def _direction(sym: Sym, dims: dict[str, int], rng: np.random.Generator) -> np.n
     return (v + v.T) / 2 if sym.has("symmetric") else v
 
 
+# ---- numeric check ------------------------------------------------------------------------------
+
+def ridders(phi, h: float, steps: int = 8):
+    """phi'(0) by central differences at h, h/2, h/4, ... extrapolated (Ridders' method), with an
+    error estimate: the change between successive extrapolations, which counts truncation and
+    rounding alike. phi may be scalar- or array-valued (the error is then the largest over the
+    entries). A step where phi is not finite (outside the loss's domain) is shrunk first."""
+    def central(s: float):
+        return (phi(s) - phi(-s)) / (2 * s)
+
+    def gap(a, b) -> float:
+        return float(np.max(np.abs(a - b)))
+
+    for _ in range(12):
+        first = central(h)
+        if np.all(np.isfinite(first)):
+            break
+        h /= 4
+    table, best, err = [first], first, np.inf
+    for _ in range(steps - 1):
+        h /= 2
+        row, fac = [central(h)], 4.0
+        for prev in table:
+            row.append(row[-1] + (row[-1] - prev) / (fac - 1))
+            fac *= 4
+        for k in range(1, len(row)):
+            e = max(gap(row[k], row[k - 1]), gap(row[k], table[k - 1]))
+            if e <= err:
+                best, err = row[k], e
+        if gap(row[-1], table[-1]) >= 2 * err:  # rounding noise took over: stop
+            break
+        if err <= 1e-12 * float(np.max(np.abs(best))):  # as good as float64 gets
+            break
+        table = row
+    return best, float(err)
+
+
+def _resolves(fd: float, an: float, err: float, mag: float = 0.0) -> tuple[bool, bool, float]:
+    """(decided, agree, rel. error): agreement within TOL of the magnitudes (the two values and
+    `mag` = |G| |V|, so that a derivative that is 0 by cancellation is judged on the scale of
+    its terms), or within the finite differences' own error estimate where that is larger but
+    still small (MAX_FD_ERR); when the estimate is larger than that, float64 cannot decide."""
+    scale = max(abs(fd), abs(an), mag)
+    diff = abs(fd - an)
+    rel = diff / scale if scale > 0 else 0.0
+    if diff <= TOL * scale or diff <= 4 * err <= MAX_FD_ERR * scale or (scale == 0 and err == 0):
+        return True, True, rel
+    return err <= MAX_FD_ERR * scale / 4, False, rel
+
+
 def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
-                  point: dict, seed: int) -> float:
-    """Max relative error between sum(G .* V) and the directional derivative of f along V."""
+                  point: dict, seed: int, notes: list[str] | None = None) -> float:
+    """Max relative error between sum(G .* V) and the directional derivative of f along a random
+    V, for each variable: float64 central differences (Ridders), and 40-digit central differences
+    where float64 cannot resolve the derivative (a cosine of a large argument, huge values)."""
     rng = np.random.default_rng(seed)
     x0 = _np(point)
+    nodes = walk([f])
+    at_x0 = dict(zip(nodes, numeric(nodes, x0, dims)))
     gvals = dict(zip(grads, numeric(list(grads.values()), x0, dims)))
     worst = 0.0
     for name, g in gvals.items():
         v = _direction(syms[name], dims, rng)
         v /= max(np.linalg.norm(v), 1e-300)
+        known = {n: val for n, val in at_x0.items() if name not in n.syms}
+        order = [n for n in nodes if name in n.syms]  # only these change along V
 
-        def along(h: float) -> float:
-            plus, minus = dict(x0), dict(x0)
-            plus[name], minus[name] = x0[name] + h * v, x0[name] - h * v
-            return (numeric([f], plus, dims)[0][0, 0] - numeric([f], minus, dims)[0][0, 0]) / (2 * h)
+        def along(t: float, name: str = name, v: np.ndarray = v, known: dict = known, order: list = order) -> float:
+            with np.errstate(all="ignore"):
+                return float(numeric([f], {**x0, name: x0[name] + t * v}, dims, known, order)[0][0, 0])
 
         h = 1e-3 * max(1.0, float(np.max(np.abs(x0[name]))))
-        fd = (4 * along(h / 2) - along(h)) / 3  # Richardson: error O(h^4)
-        an = float(np.sum(g * v))
-        f0 = abs(float(numeric([f], x0, dims)[0][0, 0]))
-        scale = max(abs(fd), abs(an), 1e-6 * (1.0 + f0))  # below this, differences are rounding noise
-        err = abs(fd - an) / scale
-        if not err < 1e-6:
+        fd, err = ridders(along, h, FD_STEPS)
+        fd, an = float(fd), float(np.sum(g * v))
+        # differences of f below its rounding are invisible: a derivative smaller than
+        # eps*|f|/h (a vanishing gradient deep in a network) is not resolved in float64
+        resolution = 8 * np.finfo(float).eps * abs(float(at_x0[f][0, 0])) / (h / 2 ** (FD_STEPS - 1))
+        mag = float(np.linalg.norm(g))  # |G| |V|, with |V| = 1
+        decided, agree, rel = _resolves(fd, an, max(err, resolution), mag)
+        if not decided:
+            f0 = abs(float(at_x0[f][0, 0]))
+            ratio = f0 / max(abs(fd), abs(an), 1e-300 * max(f0, 1.0))
+            agree, rel, fd, an = _high_precision_fd(f, grads[name], name, point, v, dims, ratio, mag)
+            if notes is not None:
+                notes.append(f"{name}: float64 differences could not resolve the derivative; "
+                             f"checked with differences in {DIGITS}+ digits")
+        if not agree:
             raise CheckError(f"numeric check failed for {name}: directional derivative {fd:.12g} "
-                             f"by finite differences, {an:.12g} from the gradient (rel. err {err:.1e})")
-        worst = max(worst, err)
+                             f"by finite differences, {an:.12g} from the gradient (rel. err {rel:.1e})")
+        worst = max(worst, rel)
     return worst
 
+
+def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, dims: dict[str, int],
+                       ratio: float, mag: float = 0.0) -> tuple[bool, float, float, float]:
+    """(agree, rel. error, fd, sum(G .* V)) with f and G evaluated in high precision: DIGITS
+    digits more than the orders of magnitude (`ratio` = |f| / |derivative|) that f exceeds its
+    derivative by, so that rounding stays ~1e-30 of the derivative; Richardson-extrapolated
+    central differences at h and h/2, whose difference bounds the truncation error."""
+    digits = DIGITS + min(300, max(0, math.ceil(math.log10(max(ratio, 1.0)))))
+    F = Reals(digits)
+    vq = [[Fraction(float(x)) for x in row] for row in v]
+    scale = max([abs(x) for row in point[name] for x in row] + [Fraction(1)])
+    h = Fraction(1, 10 ** (DIGITS // 4)) * scale
+
+    def at(t: Fraction) -> Any:
+        moved = [[x + t * d for x, d in zip(rx, rd)] for rx, rd in zip(point[name], vq)]
+        return Evaluator(F, {**point, name: moved}, dims).value(f)[0][0]
+
+    def richardson(s: Fraction) -> Any:
+        d1 = (at(s) - at(-s)) / (2 * F.num(s))
+        d2 = (at(s / 2) - at(-s / 2)) / F.num(s)
+        return (4 * d2 - d1) / 3
+
+    fd1, fd2 = richardson(h), richardson(h / 2)
+    gv = Evaluator(F, point, dims).value(g)
+    an = sum(x * F.num(d) for rx, rd in zip(gv, vq) for x, d in zip(rx, rd))
+    diff, scale_v = abs(fd2 - an), max(abs(fd2), abs(an), F.num(Fraction(mag)))
+    trusted = 10 * abs(fd1 - fd2) <= F.num(Fraction(1, 10 ** 6)) * scale_v  # truncation is small
+    agree = diff <= F.num(Fraction(1, 10 ** 20)) * scale_v or (trusted and diff <= 10 * abs(fd1 - fd2))
+    return bool(agree), float(diff / scale_v) if scale_v else 0.0, float(fd2), float(an)
+
+
+# ---- SymPy elementwise check --------------------------------------------------------------------
 
 def _entries(sym: Sym, dims: dict[str, int], rng: random.Random, limit: int) -> list[tuple[int, int]]:
     r, c = _size(sym.shape[0], dims), _size(sym.shape[1], dims)
@@ -208,13 +397,16 @@ def _entries(sym: Sym, dims: dict[str, int], rng: random.Random, limit: int) -> 
     return cells if len(cells) <= limit else sorted(rng.sample(cells, limit))
 
 
-def _close(a: sympy.Expr, b: sympy.Expr) -> tuple[bool, bool, float]:
-    """(equal, compared exactly, abs error)."""
-    if a.is_Rational and b.is_Rational:
-        return a == b, True, float(abs(a - b))
-    da, db = sympy.N(a, DIGITS), sympy.N(b, DIGITS)
-    err = abs(complex(da) - complex(db))
-    return err <= 1e-25 * max(1.0, abs(complex(db))), False, err
+def _bump(sym: Sym, rows: int, cell: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """The direction of one entry, as (row, col, +-1) triples, honouring the declaration: both
+    (i,j) and (j,i) for a symmetric matrix; for a probability vector, mass moved within the column."""
+    i, j = cell
+    out = [(i, j, 1)]
+    if sym.has("symmetric") and i != j:
+        out.append((j, i, 1))
+    if sym.has("probability"):
+        out.append(((i + 1) % rows, j, -1))
+    return out
 
 
 def has_kinks(f: Expr) -> bool:
@@ -222,36 +414,147 @@ def has_kinks(f: Expr) -> bool:
     return any(isinstance(n, Op) and OPS[n.op].kink for n in walk([f]))
 
 
-def _transcendental(n: Expr) -> bool:
-    return isinstance(n, Op) and (not OPS[n.op].exact or (n.op == "pow" and n.args[1].value.denominator != 1))
+def _weight(rng: random.Random, g: list[list]) -> Fraction:
+    """A random positive weight over the magnitude of G (a power of two, so exact): in a pass that
+    moves several variables at once, each variable's part is of order 1."""
+    mags = [abs(float(x)) for row in g for x in row]
+    top = max([m for m in mags if np.isfinite(m)] + [0.0])
+    exp = math.frexp(top)[1] if top > 0 else 0
+    return Fraction(rng.randint(1, 2 ** 16)) / Fraction(2) ** exp
+
+
+def _one_pass(ev: Evaluator, f: Expr, grads: dict[str, list[list]], dirs: dict[str, list],
+              weights: dict[str, Fraction], shapes: dict[str, tuple[int, int]]) -> tuple:
+    """(d/dt f(X + t*D), sum(G .* D)) for the direction D moving each variable in `dirs` by its
+    weighted bump."""
+    F = ev.F
+    seeds = {}
+    claim = 0
+    for name, bump in dirs.items():
+        w = F.num(weights[name])
+        r, c = shapes[name]
+        d = [[0 * w for _ in range(c)] for _ in range(r)]
+        for i, j, s in bump:
+            d[i][j] += s * w
+            claim += s * w * grads[name][i][j]
+        seeds[name] = d
+    return ev.tangent(f, seeds)[0][0], claim
+
+
+def _agree(F: Rationals | Reals, truth, claim, redo) -> tuple[bool, float]:
+    """Exactly equal over the rationals; over the floats equal to 25 digits relative to their
+    size, or, failing that, after recomputing with twice the digits (`redo`) their difference
+    shrinks with the rounding error (it was cancellation noise) or is within 25 digits there."""
+    err = abs(truth - claim)
+    if F.exact:
+        return truth == claim, float(err)
+    rtol = F.num(RTOL_DIGITS)
+    if err <= rtol * max(abs(truth), abs(claim)):
+        return True, float(err)
+    truth2, claim2 = redo()
+    err2 = abs(truth2 - claim2)
+    noise = abs(truth - truth2) + abs(claim - claim2)
+    ok = err2 <= rtol * max(abs(truth2), abs(claim2)) or err2 <= F.num(Fraction(1, 10 ** 20)) * noise
+    return bool(ok), float(err2)
 
 
 def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
                 point: dict, seed: int, report: CheckReport) -> None:
-    """Entry-by-entry comparison with SymPy's derivative of the explicit loss."""
+    """Entry-by-entry comparison of G with the exact derivative of the loss along that entry, by
+    forward-mode series in one symbol (matcalc.exact) over SymPy's rationals, or at DIGITS digits
+    where the loss is transcendental; SymPy's symbolic derivative for an operator exact.py lacks."""
+    try:
+        try:
+            _series_check(f, grads, syms, dims, point, seed, report, Rationals())
+        except NotExact:  # a transcendental value was needed
+            _series_check(f, grads, syms, dims, point, seed, report, Reals(DIGITS))
+    except Unsupported:
+        _symbolic_check(f, grads, syms, dims, point, seed, report)
+    except AtKink as err:
+        raise CheckError(f"SymPy check: {err}") from None
+
+
+def _series_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
+                  point: dict, seed: int, report: CheckReport, F: Rationals | Reals) -> None:
+    """Pass p moves the p-th sampled entry of every variable at once (weighted), so the number of
+    derivative evaluations is the number of entries sampled per variable, whatever the number of
+    variables; a pass that disagrees is replayed variable by variable to name the entry."""
+    rng = random.Random(seed)
+    ev = Evaluator(F, point, dims)
+    f, *rest = rational_form([f, *grads.values()])
+    grads = dict(zip(grads, rest))
+    gvals = {n: ev.value(g) for n, g in grads.items()}
+    shapes = {n: (_size(syms[n].shape[0], dims), _size(syms[n].shape[1], dims)) for n in grads}
+    limit = min(MAX_ENTRIES, max(2, MAX_TOTAL_ENTRIES // max(1, len(grads))))
+    cells = {n: _entries(syms[n], dims, rng, limit) for n in grads}
+    weights = {n: _weight(rng, gvals[n]) for n in grads}
+
+    def redo(dirs: dict[str, list]) -> tuple:
+        ev2 = Evaluator(Reals(2 * DIGITS), point, dims)
+        return _one_pass(ev2, f, {n: ev2.value(grads[n]) for n in dirs}, dirs, weights, shapes)
+
+    worst, entries = 0.0, 0
+    for p in range(max((len(c) for c in cells.values()), default=0)):
+        dirs = {n: _bump(syms[n], shapes[n][0], cells[n][p]) for n in grads if p < len(cells[n])}
+        truth, claim = _one_pass(ev, f, gvals, dirs, weights, shapes)
+        ok, err = _agree(F, truth, claim, lambda d=dirs: redo(d))
+        if not ok:
+            _locate(ev, f, gvals, dirs, weights, shapes, redo, cells, p)
+        worst, entries = max(worst, err), entries + len(dirs)
+    report.sympy_exact &= F.exact
+    report.sympy_max_err = max(report.sympy_max_err, worst)
+    report.sympy_entries += entries
+
+
+def _locate(ev: Evaluator, f: Expr, gvals: dict, dirs: dict, weights: dict, shapes: dict, redo, cells: dict,
+            p: int) -> None:
+    """Raise CheckError for the first variable of a failed pass whose entry disagrees alone."""
+    for name, bump in dirs.items():
+        one = {name: bump}
+        truth, claim = _one_pass(ev, f, gvals, one, weights, shapes)
+        ok, _ = _agree(ev.F, truth, claim, lambda d=one: redo(d))
+        if not ok:
+            w = ev.F.num(weights[name])
+            i, j = cells[name][p]
+            raise CheckError(f"SymPy check failed for {name} at entry ({i + 1},{j + 1}): derivative "
+                             f"{float(truth / w):.15g}, gradient gives {float(claim / w):.15g}")
+    raise CheckError(f"SymPy check failed for {', '.join(dirs)} together (entries {p + 1})")
+
+
+def _close(a, b) -> tuple[bool, bool, float]:
+    """(equal, compared exactly, abs error), for the symbolic fallback."""
+    import sympy
+    if a.is_Rational and b.is_Rational:
+        return a == b, True, float(abs(a - b))
+    da, db = sympy.N(a, DIGITS), sympy.N(b, DIGITS)
+    err = abs(complex(da) - complex(db))
+    return err <= 1e-25 * max(abs(complex(da)), abs(complex(db))), False, err
+
+
+def _symbolic_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
+                    point: dict, seed: int, report: CheckReport) -> None:
+    """The loss entry by entry in SymPy with X = X0 + t*E_ij, differentiated by t at 0 (for trees
+    with an operator that matcalc.exact has no rule for)."""
+    import sympy
     rng = random.Random(seed)
     nodes = walk([f, *grads.values()])
-    exact = len(nodes) <= EXACT_NODES or not any(_transcendental(n) for n in nodes)
+    exact = not any(is_transcendental(n) for n in nodes)
     x0 = _sp(point, None if exact else DIGITS)
     t = sympy.Symbol("t", real=True)
     gvals = dict(zip(grads, symbolic(list(grads.values()), x0, dims)))
     limit = min(MAX_ENTRIES, max(2, MAX_TOTAL_ENTRIES // max(1, len(gvals))))
     for name, g in gvals.items():
-        for i, j in _entries(syms[name], dims, rng, limit):
+        for cell in _entries(syms[name], dims, rng, limit):
             bump = sympy.zeros(*x0[name].shape)
-            bump[i, j] = 1
-            if syms[name].has("symmetric") and i != j:
-                bump[j, i] = 1
-            if syms[name].has("probability"):  # move mass within the column
-                bump[(i + 1) % bump.rows, j] = -1
+            for i, j, s in _bump(syms[name], bump.rows, cell):
+                bump[i, j] = s
             env = dict(x0)
             env[name] = x0[name] + t * bump
-            ft = symbolic([f], env, dims)[0][0, 0]
-            truth = sympy.diff(ft, t).subs(t, 0)
+            truth = sympy.diff(symbolic([f], env, dims)[0][0, 0], t).subs(t, 0)
             claim = sum(g[a, b] * bump[a, b] for a in range(bump.rows) for b in range(bump.cols) if bump[a, b])
             ok, exact, err = _close(truth, claim)
             if not ok:
-                raise CheckError(f"SymPy check failed for {name} at entry ({i + 1},{j + 1}): "
+                raise CheckError(f"SymPy check failed for {name} at entry ({cell[0] + 1},{cell[1] + 1}): "
                                  f"derivative {sympy.N(truth, 15)}, gradient gives {sympy.N(claim, 15)}")
             report.sympy_exact &= exact
             report.sympy_max_err = max(report.sympy_max_err, err)
@@ -260,28 +563,27 @@ def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dic
 
 def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
            use_sympy: bool = True, use_numeric: bool = True) -> CheckReport:
-    """Run both checks; raise CheckError on any disagreement. Non-smooth losses get up to
-    three points, since a random point may land on a kink (e.g. relu at 0)."""
+    """Run both checks; raise CheckError on any disagreement. The sizes are the first assignment
+    with a point where the loss and gradients are defined; non-smooth losses get up to three
+    points, since a random point may land on a kink (e.g. relu at 0)."""
     absent = [n for n in grads if n not in f.syms]
     grads = {n: g for n, g in grads.items() if n in f.syms}
     notes = [f"{n}: zero gradient, nothing to check" for n in absent]
-    dims = assign_sizes([f, *grads.values()])
-    try:
-        find_point(f, grads, dims, seed)
-    except DomainError:
-        dims = assign_sizes([f, *grads.values()], reverse=True)
-    report = CheckReport(dims, notes=notes)
+    dims, point = sizes_and_point(f, grads, seed)
+    report = CheckReport(dims, notes=list(notes))
     tries = 3 if has_kinks(f) else 1
     for attempt in range(tries):
-        point = find_point(f, grads, dims, seed + attempt)
+        if attempt:
+            point = find_point(f, grads, dims, seed + attempt)
         try:
             if use_numeric:
-                report.numeric_max_rel_err = numeric_check(f, grads, syms, dims, point, seed + attempt)
+                report.numeric_max_rel_err = numeric_check(f, grads, syms, dims, point, seed + attempt,
+                                                           report.notes)
             if use_sympy:
                 sympy_check(f, grads, syms, dims, point, seed + attempt, report)
             return report
         except CheckError:
             if attempt == tries - 1:
                 raise
-            report = CheckReport(dims, notes=notes)
+            report = CheckReport(dims, notes=list(notes))
     return report

@@ -18,11 +18,12 @@ import numpy as np
 
 from . import algebra as al
 from .adjoint import targets
-from .check import _np, assign_sizes, find_point
-from .errors import CheckError
+from .check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
+from .errors import CheckError, UnsupportedError
 from .evaluate import numeric
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
 from .rewrite import first_match, index, instantiate, predicates
+from .printing import to_text
 from .simplify import Simplifier
 
 MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
@@ -36,6 +37,14 @@ class Line:
     rule: str
     lhs: str  # "df", or the variable whose gradient this is
     expr: Expr
+
+
+def _rule_for(rules: list, e: Expr, preds: dict, seed: dict | None = None) -> tuple:
+    """The rule the engine applies to `e` and its bindings (an UnsupportedError if none does)."""
+    found = first_match(rules, e, preds, seed)
+    if found is None:
+        raise UnsupportedError(f"the derivation has no rule for '{to_text(e)}'")
+    return found
 
 
 def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Line]:
@@ -53,7 +62,7 @@ def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Li
         target = next((n for n in reversed(walk([cur])) if isinstance(n, DiffOf)), None)
         if target is None:
             break
-        rule, b = first_match(rules(target.expr), target.expr, preds)
+        rule, b = _rule_for(rules(target.expr), target.expr, preds)
         rhs = instantiate(rule, rule.rhs, b, target.shape,
                           lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None)
         cur = al.substitute(cur, {target: rhs})
@@ -93,12 +102,13 @@ def trace_lines(df: Expr, wrt: frozenset[str], g0: Expr | None = None,
             lines.append(Line("trace", "collect", lhs, _shown(terms)))
             continue
         g, p = terms[i]
-        rule, b = first_match(rules(p), p, preds, {"G": g})
+        rule, b = _rule_for(rules(p), p, preds, {"G": g})
         new = [(instantiate(rule, gs, b, b[part].shape), b[part]) for part, gs in targets(rule)]
         terms = terms[:i] + new + terms[i + 1:]
         lines.append(Line("trace", rule.name, lhs, _shown(terms)))
     grads: dict[str, list[Expr]] = {}
     for g, p in terms:
+        assert isinstance(p, Dif)
         grads.setdefault(p.var.name, []).append(g)
     return lines + _gathered(terms, lhs), {n: al.add(*gs) for n, gs in grads.items()}
 
@@ -150,15 +160,17 @@ def derivation(f: Expr, variables: list[str], wrt: frozenset[str], simp: Simplif
 
 def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, tol: float = 1e-6,
                 consecutive_only: bool = False, base: Expr | None = None,
-                defs: dict[str, Expr] | None = None) -> float:
+                defs: dict[str, Expr] | None = None, at: tuple[dict, dict] | None = None) -> float:
     """Every line equals the one before, as a function: at a random point and direction, each
     differential/trace line evaluates to the directional derivative of f (a pending d(e) is
     evaluated by central differences of e), and each gradient line to the same matrix as the
-    line before. Returns the largest relative disagreement; raises CheckError above `tol`."""
-    dims = assign_sizes([base if base is not None else f] + [f] + [ln.expr for ln in lines])
-    x0 = _np(find_point(base if base is not None else f, {}, dims, seed))
-    for name, e in (defs or {}).items():  # a step's symbol takes the step's value
-        x0[name] = numeric([e], x0, dims)[0]
+    line before. The point is check.py's (sizes and values where `base`, else f, is defined; each
+    step's symbol in `defs` holding its value there), or `at` = (dims, values) when given. Returns the largest disagreement relative to the values
+    compared; raises CheckError above `tol` (or above the differences' own error estimate, when
+    that is larger but below MAX_FD_ERR)."""
+    if at is None:
+        at = _point_for(base if base is not None else f, [f] + [ln.expr for ln in lines], seed, defs)
+    dims, x0 = at[0], dict(at[1])
     rng0 = np.random.default_rng(seed + 1)
     for node in walk([f] + [ln.expr for ln in lines]):  # a delta symbol: any value will do
         if isinstance(node, Sym) and node.name not in x0:
@@ -167,39 +179,64 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
     rng = np.random.default_rng(seed)
     v = {k: rng.standard_normal(a.shape) if k in wrt else np.zeros(a.shape) for k, a in x0.items()}
     known: dict[Expr, np.ndarray] = {}
+    slack = 0.0  # the largest error estimate of a finite difference used
     for node in walk([ln.expr for ln in lines]):
         if isinstance(node, Dif):
             known[node] = v[node.var.name]
         elif isinstance(node, DiffOf):
-            known[node] = _directional(node.expr, x0, v, dims)
+            known[node], e = _directional(node.expr, x0, v, dims)
+            slack = max(slack, e)
+    df_v, e = _directional(f, x0, v, dims)  # the same for every differential and trace line
+    slack = max(slack, e)
     worst, prev = 0.0, None
     for ln in lines:
         value = numeric([ln.expr], x0, dims, known)[0]
-        ref = _directional(f, x0, v, dims) if ln.stage != "gradient" else prev if ln.rule else None
+        ref = df_v if ln.stage != "gradient" else prev if ln.rule else None
         if consecutive_only:
             ref = prev if ln is not lines[0] else None
         elif ln.stage == "gradient" and not ln.rule:  # the gradient read off: <G, V_X> is d f along V_X
             only = {k: (a if k == ln.lhs else np.zeros_like(a)) for k, a in v.items()}
-            value, ref = np.array([[np.sum(value * v[ln.lhs])]]), _directional(f, x0, only, dims)
+            (ref, e), value = _directional(f, x0, only, dims), np.array([[np.sum(value * v[ln.lhs])]])
+            slack = max(slack, e)
             prev = numeric([ln.expr], x0, dims, known)[0]
         if ref is not None:
-            err = float(np.max(np.abs(value - ref)) / max(1.0, float(np.max(np.abs(ref)))))
-            if err > tol:
-                raise CheckError(f"derivation line ({ln.rule}) does not follow: rel. err {err:.1e}")
-            worst = max(worst, err)
+            worst = max(worst, _line_error(ln, value, ref, tol, slack))
         if consecutive_only or not (ln.stage == "gradient" and not ln.rule):
             prev = value
     return worst
 
 
-def _directional(e: Expr, x0: dict, v: dict, dims: dict, h: float = 1e-4):
-    """d e along v, by central differences with Richardson extrapolation."""
-    def at(t: float):
-        return numeric([e], {k: x0[k] + t * v[k] for k in x0}, dims)[0]
+def _point_for(base: Expr, exprs: list[Expr], seed: int, defs: dict[str, Expr] | None) -> tuple[dict, dict]:
+    """Sizes and float values at a point where `base` is defined, found as the gradient checks
+    find theirs; a step's symbol (`defs`: name -> the step in the variables) takes its value."""
+    dims = assign_sizes([base] + exprs)
+    x0 = _np(find_point(base, {}, dims, seed))
+    if defs:
+        x0.update(zip(defs, numeric(list(defs.values()), x0, dims)))
+    return dims, x0
 
-    d1 = (at(h) - at(-h)) / (2 * h)
-    d2 = (at(h / 2) - at(-h / 2)) / h
-    return (4 * d2 - d1) / 3
+
+def _line_error(ln: Line, value: np.ndarray, ref: np.ndarray, tol: float, slack: float) -> float:
+    """The disagreement of a line with its reference, relative to their size (at least 1); raises
+    CheckError when it exceeds both `tol` and four times the finite differences' error estimate
+    (which is trusted only while below MAX_FD_ERR)."""
+    scale = max(1.0, float(np.max(np.abs(ref))), float(np.max(np.abs(value))))
+    err = float(np.max(np.abs(value - ref))) / scale
+    allowed = max(tol, min(4 * slack / scale, MAX_FD_ERR))
+    if not err <= allowed:
+        raise CheckError(f"derivation line ({ln.rule}) does not follow: rel. err {err:.1e}")
+    return err
+
+
+def _directional(e: Expr, x0: dict, v: dict, dims: dict) -> tuple[np.ndarray, float]:
+    """(d e along v, error estimate), by central differences extrapolated (Ridders), from a step
+    scaled to the point."""
+    def at(t: float):
+        with np.errstate(all="ignore"):
+            return numeric([e], {k: x0[k] + t * v[k] for k in x0}, dims)[0]
+
+    scale = max([1.0] + [float(np.max(np.abs(a))) for k, a in x0.items() if np.any(v[k])])
+    return ridders(at, 1e-3 * scale)
 
 
 @dataclass(frozen=True)
@@ -220,7 +257,8 @@ def program_blocks(loss: Expr, steps: dict[str, Expr], delta: dict[str, str], va
     gives the deltas of the steps it uses and the variables' gradients. `steps` holds each step
     written with the earlier steps as symbols; `delta` names each step's gradient."""
     own = frozenset(variables) | frozenset(steps)
-    blocks, contrib = [], {}
+    blocks: list[Block] = []
+    contrib: dict[str, list[Expr]] = {}
     lines = differential_lines(loss, own)
     more, grads = trace_lines(lines[-1].expr, own) if lines[-1].expr.has_d else ([], {})
     blocks.append(Block(lines + more, loss, own))
@@ -254,8 +292,10 @@ def check_blocks(blocks: list[Block], base: Expr, defs: dict[str, Expr], seed: i
     """check_lines for each block, at a point where the whole loss `base` is defined, each step's
     symbol holding its value there (`defs`: name -> the step in the variables); a block without
     its own scalar is checked line against line."""
+    scalars = [b.f if b.f is not None else Op("sum", (b.lines[0].expr,)) for b in blocks]
+    at = _point_for(base, scalars + [ln.expr for b in blocks for ln in b.lines], seed, defs)  # one point for all
     worst = 0.0
-    for b in blocks:
-        f = b.f if b.f is not None else Op("sum", (b.lines[0].expr,))
-        worst = max(worst, check_lines(b.lines, f, b.wrt, seed, consecutive_only=b.f is None, base=base, defs=defs))
+    for b, f in zip(blocks, scalars):
+        worst = max(worst, check_lines(b.lines, f, b.wrt, seed, consecutive_only=b.f is None, base=base, defs=defs,
+                                       at=at))
     return worst

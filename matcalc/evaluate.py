@@ -4,10 +4,15 @@ Memoised per call, so shared sub-expressions are evaluated once.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
+
+if TYPE_CHECKING:
+    import sympy
+else:  # imported by the first symbolic evaluation
+    from .lazy import sympy
 
 from .errors import MatcalcError
 from .expr import Dif, Expr, Eye, Num, Op, Sym, walk
@@ -18,6 +23,11 @@ def _size(d: Dim, dims: dict[str, int]) -> int:
     return d if isinstance(d, int) else dims[d]
 
 
+def _differential(e: Expr) -> str:
+    """The name of a differential leaf for messages: dX, or d(...) for an unexpanded one."""
+    return "d" + e.var.name if isinstance(e, Dif) else "d(...)"
+
+
 def _leaf_numpy(e: Expr, env: dict, dims: dict[str, int]):
     if isinstance(e, Sym):
         return env[e.name]
@@ -25,7 +35,7 @@ def _leaf_numpy(e: Expr, env: dict, dims: dict[str, int]):
         return np.full((_size(e.shape[0], dims), _size(e.shape[1], dims)), float(e.value))
     if isinstance(e, Eye):
         return np.eye(_size(e.n, dims))
-    raise MatcalcError(f"cannot evaluate the differential {e.var.name}")
+    raise MatcalcError(f"cannot evaluate the differential {_differential(e)}")
 
 
 def _leaf_sympy(e: Expr, env: dict, dims: dict[str, int]):
@@ -36,28 +46,35 @@ def _leaf_sympy(e: Expr, env: dict, dims: dict[str, int]):
         return sympy.Matrix(_size(e.shape[0], dims), _size(e.shape[1], dims), lambda i, j: v)
     if isinstance(e, Eye):
         return sympy.eye(_size(e.n, dims))
-    raise MatcalcError(f"cannot evaluate the differential {e.var.name}")
+    raise MatcalcError(f"cannot evaluate the differential {_differential(e)}")
 
 
 def _evaluate(roots: list[Expr], env: dict, dims: dict[str, int], leaf: Callable, backend: str,
-              known: dict | None = None) -> list:
-    values: dict[Expr, object] = dict(known or {})
-    for node in walk(roots):
-        if node in values:
+              known: dict | None = None, order: list[Expr] | None = None) -> list:
+    given = known or {}  # read, never copied: a caller may pass the values of a whole tree
+    values: dict[Expr, object] = {}
+
+    def get(node: Expr) -> object:
+        return values[node] if node in values else given[node]
+
+    for node in order if order is not None else walk(roots):
+        if node in values or node in given:
             continue
         if isinstance(node, Op):
             fn = getattr(OPS[node.op], backend)
-            values[node] = fn(*(values[a] for a in node.args))
+            values[node] = fn(*(get(a) for a in node.args))
         else:
             values[node] = leaf(node, env, dims)
-    return [values[r] for r in roots]
+    return [get(r) for r in roots]
 
 
 def numeric(roots: list[Expr], env: dict[str, np.ndarray], dims: dict[str, int],
-            known: dict[Expr, np.ndarray] | None = None) -> list[np.ndarray]:
+            known: dict[Expr, np.ndarray] | None = None, order: list[Expr] | None = None) -> list[np.ndarray]:
     """Float values of `roots` (2-D arrays) at the point `env`; `known` gives the values of
-    nodes that have none of their own (the differentials dX in a derivation's lines)."""
-    return _evaluate(roots, env, dims, _leaf_numpy, "numpy", known)
+    nodes that have none of their own (the differentials dX in a derivation's lines) or that
+    are not to be recomputed. `order`, when given, is the list of nodes to compute, children
+    first (the nodes that depend on a moved symbol; every other node's value is in `known`)."""
+    return _evaluate(roots, env, dims, _leaf_numpy, "numpy", known, order)
 
 
 def symbolic(roots: list[Expr], env: dict[str, sympy.Matrix], dims: dict[str, int]) -> list[sympy.Matrix]:

@@ -10,10 +10,14 @@ Values handed to evaluators are 2-D: NumPy arrays, or `sympy.Matrix`; scalars ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
-import sympy
+
+if TYPE_CHECKING:
+    import sympy
+else:  # imported when a SymPy evaluator first runs
+    from .lazy import sympy
 
 from .errors import ShapeError
 
@@ -307,17 +311,17 @@ def _rows() -> list[OpInfo]:
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
                r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
     ]
-    elementwise_table = [
-        ("exp", np.exp, sympy.exp, r"\exp\left({0}\right)"),
-        ("log", np.log, sympy.log, r"\log\left({0}\right)"),
-        ("sqrt", np.sqrt, sympy.sqrt, r"\sqrt{{{0}}}"),
-        ("sin", np.sin, sympy.sin, r"\sin\left({0}\right)"),
-        ("cos", np.cos, sympy.cos, r"\cos\left({0}\right)"),
-        ("tanh", np.tanh, sympy.tanh, r"\tanh\left({0}\right)"),
+    elementwise_table: list[tuple[str, Callable, Callable, str]] = [
+        ("exp", np.exp, lambda e: sympy.exp(e), r"\exp\left({0}\right)"),
+        ("log", np.log, lambda e: sympy.log(e), r"\log\left({0}\right)"),
+        ("sqrt", np.sqrt, lambda e: sympy.sqrt(e), r"\sqrt{{{0}}}"),
+        ("sin", np.sin, lambda e: sympy.sin(e), r"\sin\left({0}\right)"),
+        ("cos", np.cos, lambda e: sympy.cos(e), r"\cos\left({0}\right)"),
+        ("tanh", np.tanh, lambda e: sympy.tanh(e), r"\tanh\left({0}\right)"),
         ("sigmoid", _np_sigmoid, _sp_sigmoid, r"\sigma\left({0}\right)"),
         ("relu", lambda a: np.maximum(a, 0.0), lambda e: sympy.Max(e, 0), r"\operatorname{{relu}}\left({0}\right)"),
-        ("abs", np.abs, sympy.Abs, r"\left|{0}\right|"),
-        ("sign", np.sign, sympy.sign, r"\operatorname{{sign}}\left({0}\right)"),
+        ("abs", np.abs, lambda e: sympy.Abs(e), r"\left|{0}\right|"),
+        ("sign", np.sign, lambda e: sympy.sign(e), r"\operatorname{{sign}}\left({0}\right)"),
         ("softplus", lambda a: np.logaddexp(0.0, a), lambda e: sympy.log(1 + sympy.exp(e)),
          r"\operatorname{{softplus}}\left({0}\right)"),
         ("step", lambda a: (a > 0).astype(float), lambda e: sympy.Heaviside(e, 0),

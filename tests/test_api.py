@@ -85,7 +85,7 @@ def test_declared_absent_variable_gets_its_zero_gradient_with_a_note() -> None:
 def test_wrt_with_commas_names_several_variables() -> None:
     r = matcalc.grad("tr(A*X)", wrt="X,A")
     assert list(r.gradients) == ["X", "A"] and r["X"].text == "A'" and r["A"].text == "X'"
-    for bad in ([""], "", [" , "], ["x y"]):
+    for bad in ([""], "", [" , "], ["x y"], [3]):
         with pytest.raises(matcalc.MatcalcError):
             matcalc.grad("x'*x", wrt=bad)
 

@@ -8,22 +8,31 @@ from __future__ import annotations
 import re
 
 from .errors import ParseError
+from .registry import FUNCTION_NAMES
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\[,;!: ]|\\\||[A-Za-z]|\d+(?:\.\d+)?|\S")
 _FUNCS = {"tr", "det", "logdet", "inv", "diag", "sum", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid",
-          "relu", "softmax", "log_softmax", "logsumexp", "softplus", "abs", "sign", "norm1", "norm2"}
+          "relu", "softmax", "log_softmax", "logsumexp", "softplus", "abs", "sign", "norm1", "norm2"} | set(FUNCTION_NAMES)
 _COMMANDS = {r"\odot": ".*", r"\circ": ".*", r"\oslash": "./", r"\cdot": "*", r"\times": "*", r"\sigma": "sigmoid",
              r"\tanh": "tanh", r"\exp": "exp", r"\log": "log", r"\det": "det", r"\sin": "sin", r"\cos": "cos",
              r"\lambda": "lam", r"\top": "T", r"\left": "", r"\right": "", r"\bigg": "", r"\big": "", r"\Big": "",
              r"\Bigg": "", r"\,": "", r"\;": "", r"\!": "", r"\:": "", r"\ ": ""}
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "mu", "rho", "tau", "phi", "psi", "omega"}
-_WRAPPERS = {r"\operatorname", r"\mathrm", r"\text", r"\mathbf", r"\boldsymbol", r"\mathit"}
+_WRAPPERS = {r"\operatorname", r"\mathrm", r"\text", r"\mathbf", r"\boldsymbol", r"\mathit", r"\mathcal"}
+_NORMS = {"2": "norm2", "F": "norm2", "1": "norm1"}  # \left\|X\right\|_{2} as matcalc prints norms
+
+
+_DIFF = "\x00d"  # the differential operator d(...), told apart from a symbol named d
 
 
 def latex_to_text(src: str) -> str:
     """The text-syntax form of a LaTeX expression; ParseError for what it cannot read."""
+    text = src.strip().strip("$")
+    text = re.sub(r"\\(?:mathrm|operatorname|text)\{d\}\s*(?=\\left|\\[bB]igg?|\()", r"\\differential ", text)
+    text = re.sub(r"\\log\s*\\det(?![A-Za-z])", r"\\operatorname{logdet}", text)
+    text = re.sub(r"\\log\s*\\operatorname\{softmax\}", r"\\operatorname{log_softmax}", text)
     text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?", lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
-                  src.strip().strip("$"))  # the differential dX (or dW_1) is one name
+                  text)  # the differential dX (or dW_1) is one name
     toks = _TOKEN.findall(text)
     out, _ = _expr(toks, 0, src, stop=None)
     return _join(out)
@@ -43,6 +52,8 @@ def _group(toks: list[str], i: int, src: str) -> tuple[list[str], int]:
         raise _fail(src, "something is missing at the end")
     if toks[i] == "{":
         inner, j = _expr(toks, i + 1, src, stop="}")
+        if j >= len(toks):
+            raise _fail(src, "a '{' is not closed")
         return ["(", *inner, ")"] if len(inner) > 1 else inner, j + 1
     inner, j = _expr(toks[i:i + 1], 0, src, stop=None)
     return inner, i + 1
@@ -50,10 +61,16 @@ def _group(toks: list[str], i: int, src: str) -> tuple[list[str], int]:
 
 def _raw(toks: list[str], i: int, src: str) -> tuple[str, int]:
     """The plain text of a `{...}` group (for names and scripts)."""
+    if i >= len(toks):
+        raise _fail(src, "something is missing at the end")
     if toks[i] != "{":
         return toks[i], i + 1
-    j = toks.index("}", i)
-    return "".join(toks[i + 1:j]), j + 1
+    depth = 0
+    for j in range(i, len(toks)):
+        depth += {"{": 1, "}": -1}.get(toks[j], 0)
+        if depth == 0:
+            return "".join(toks[i + 1:j]), j + 1
+    raise _fail(src, "a '{' is not closed")
 
 
 def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str], int]:
@@ -72,7 +89,16 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             continue
         if t in _WRAPPERS:
             word, i = _raw(toks, i + 1, src)
-            out.append(["ones"] if t == r"\mathbf" and word == "1" else [word.replace("\\", "")])
+            constant = {"1": "ones", "0": "zeros"}.get(word) if t == r"\mathbf" else None
+            out.append([constant or word.replace("\\", "")])
+            continue
+        if t == r"\left" and i + 1 < len(toks) and toks[i + 1] in ("\\|", "|"):
+            item, i = _bars(toks, i, src)
+            out.append(item)
+            continue
+        if t == r"\sqrt":
+            inner, i = _group(toks, i + 1, src)
+            out.append(["sqrt", "(", *inner, ")"])
             continue
         if t == "{":
             inner, i = _group(toks, i, src)
@@ -87,6 +113,10 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             continue
         if t in ("\\|", "|") and "|" in t:
             raise _fail(src, "norms written with bars (use norm2(...))")
+        if t == r"\differential":
+            out.append([_DIFF])
+            i += 1
+            continue
         if t in _COMMANDS:
             word = _COMMANDS[t]
             if word:
@@ -104,28 +134,51 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
     return _juxtapose(out, src), i
 
 
+def _bars(toks: list[str], i: int, src: str) -> tuple[list[str], int]:
+    """`\\left\\| X \\right\\|_{2}` (a norm: _2, _F or _1) or `\\left| x \\right|` (abs), at i."""
+    bar = toks[i + 1]
+    inner, j = _expr(toks, i + 2, src, stop=r"\right")
+    if j + 1 >= len(toks) or toks[j + 1] != bar:
+        raise _fail(src, f"a '\\left{bar}' is not closed by '\\right{bar}'")
+    j += 2
+    if bar == "|":
+        return ["abs", "(", *inner, ")"], j
+    sub, j = _raw(toks, j + 1, src) if j < len(toks) and toks[j] == "_" else ("", j)
+    if sub.strip() not in _NORMS:
+        raise _fail(src, "a norm needs its kind: _{2}, _{F} or _{1}")
+    return [_NORMS[sub.strip()], "(", *inner, ")"], j
+
+
 def _script(out: list[list[str]], toks: list[str], i: int, src: str) -> int:
     """Apply `^...` or `_...` to the atom just read."""
     kind = toks[i]
     text, j = _raw(toks, i + 1, src)
     text = text.replace(" ", "")
     if kind == "_":
-        if not re.fullmatch(r"\d+|[A-Za-z]", text) or len(out[-1]) != 1:
+        if len(out[-1]) != 1 or not re.fullmatch(r"\d+|[A-Za-z]|[A-Za-z]+\d+(,[A-Za-z0-9]+)*", text):
             raise _fail(src, f"the subscript _{{{text}}} (entries and indices are not supported)")
-        out[-1] = [out[-1][0] + text]
+        # as matcalc prints names (printing.latex_name): W_{1} is W1, x_{i} is x_i, \delta_{h1} is delta_h1
+        out[-1] = [out[-1][0] + (text if text.isdigit() else "_" + text.replace(",", "_"))]
         return j
     base = out[-1] if len(out[-1]) == 1 else ["(", *out[-1], ")"]
     table = {"T": base + ["'"], "\\top": base + ["'"], "-1": ["inv", "("] + base + [")"],
              "-T": ["inv", "("] + base + [")", "'"], "-\\top": ["inv", "("] + base + [")", "'"]}
     if text in table:
         out[-1] = table[text]
-    elif re.fullmatch(r"\\circ-?\d+", text):
-        out[-1] = ["(", *base, ")", ".^", text[5:]]
-    elif re.fullmatch(r"\d+", text):
-        out[-1] = ["(", *base, ")", "^", text]
+    elif (p := _exponent(text.removeprefix("\\circ"))) is not None:  # x^{2}, x^{\frac{1}{2}}, X^{\circ -1}
+        out[-1] = ["(", *base, ")", ".^" if text.startswith("\\circ") else "^", "(", p, ")"]
     else:
         raise _fail(src, f"the superscript ^{{{text}}} (write ^T, ^{{-1}}, ^{{-T}}, ^2 or ^{{\\circ 2}})")
     return j
+
+
+def _exponent(text: str) -> str | None:
+    """A numeric exponent as matcalc prints it (`2`, `-1.5`, `\\frac{1}{2}`, `-\\frac{3}{2}`), as
+    text; None for anything else (`1/2` stays ambiguous)."""
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return text
+    m = re.fullmatch(r"(-?)\\frac\{(\d+)\}\{(\d+)\}", text)
+    return f"{m.group(1)}{m.group(2)}/{m.group(3)}" if m else None
 
 
 def _juxtapose(items: list[list[str]], src: str) -> list[str]:
@@ -136,15 +189,16 @@ def _juxtapose(items: list[list[str]], src: str) -> list[str]:
     for k, item in enumerate(items):
         first = item[0]
         is_op = len(item) == 1 and first in ops
-        if not is_op and prev_atom and not (out and out[-1] in _FUNCS):
+        func = len(item) == 1 and (first in _FUNCS or first == _DIFF)
+        if not is_op and prev_atom and not (out and (out[-1] in _FUNCS or out[-1] == _DIFF)):
             out.append("*")
         out.extend(item)
-        prev_atom = not is_op and not (len(item) == 1 and first in _FUNCS)
-        if first in _FUNCS and len(item) == 1 and k + 1 < len(items) and items[k + 1][0] != "(":
+        prev_atom = not is_op and not func
+        if func and k + 1 < len(items) and items[k + 1][0] != "(":
             raise _fail(src, f"{first} needs its argument in parentheses")
     return out
 
 
 def _join(tokens: list[str]) -> str:
-    return " ".join(tokens).replace("( ", "(").replace(" )", ")").replace(" '", "'").replace(" .^ ", ".^") \
+    return " ".join(tokens).replace(_DIFF + " (", "d(").replace(_DIFF, "d").replace("( ", "(").replace(" )", ")").replace(" '", "'").replace(" .^ ", ".^") \
         .replace(" ^ ", "^")

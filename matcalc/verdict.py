@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -24,89 +23,65 @@ else:  # Python 3.10
 
 from . import algebra as al
 from .api import Result, _decls, grad
+from .chain import chain_lines, check_chain
 from .check import _np, assign_sizes, find_point
-from .errors import MatcalcError, ShapeError
-from .evaluate import numeric
+from .claims import (
+    SEEDS,
+    TOL,
+    Names,
+    Reader,
+    Verdict,
+    close,
+    frames,
+    names_of,
+    rounded,
+    values,
+    where_of,
+)
 from .differentiate import Differentiator
-from .expr import Dif, Expr, Op, Sym, walk
-from .latex_in import latex_to_text, looks_like_latex
-from .parser import Decl, parse_syn
+from .errors import MatcalcError, ParseError, ShapeError
+from .expr import Expr, Op, Sym, walk
+from .latex_in import looks_like_latex
+from .parser import Decl
 from .printing import to_text
 from .registry import fmt_shape
-from .typer import to_expr
-
-TOL = 1e-7
-SEEDS = (0, 1, 2)
-
-
-@dataclass
-class Verdict:
-    verdict: str  # "correct" or "wrong"
-    gradient: str
-    diagnoses: list[dict] = field(default_factory=list)
-    counterexample: dict | None = None
-    checked: str = ""
-    what: str = "gradient"  # or "differential"
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
-
-    def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "diagnoses": self.diagnoses, "counterexample": self.counterexample,
-                "gradient": self.gradient, "checked": self.checked}
-
-    def __str__(self) -> str:
-        if self.correct and self.what == "derivation":
-            return f"correct: every line follows from the one before\n{self.checked}"
-        if self.correct:
-            return f"correct: the claim equals the {self.what} {self.gradient}\n{self.checked}"
-        lines = ["wrong"] + [f"  {d['kind']}: {d['detail']}" for d in self.diagnoses]
-        ce = self.counterexample or {}
-        if ce:
-            lines.append(f"counterexample at sizes {ce['sizes']}:")
-            lines += [f"  {k} = {v}" for k, v in {**ce["point"], **ce.get("directions", {})}.items()]
-            lines += [f"  entry {e['entry']}: claim {e['claim']:.6g}, gradient {e['gradient']:.6g}"
-                      for e in ce.get("entries", [])]
-            if "differential" in ce:
-                lines.append(f"  claim {ce['claim']:.6g}, differential {ce['differential']:.6g}")
-        if self.gradient:
-            lines.append(f"the {self.what} is {self.gradient}")
-        return "\n".join(lines)
 
 
 def _decls_of(r: Result) -> dict[str, Decl]:
     return {n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in r.symbols.items() if "dimension" not in s.props}
 
 
-def _read_claim(claim: str, r: Result, decls: dict[str, Decl], shape=None, names: Result | None = None) -> Expr:
-    """A claim in the text syntax or in LaTeX, with the names of `names`' `where` (the steps of
-    a program and their deltas) usable, and sizes left open inferred from the expected shape."""
-    claim = latex_to_text(claim) if looks_like_latex(claim) else claim
-    named = {n: e for n, e in (names or r).where}
-    return to_expr(claim, parse_syn(claim), decls, bound=lambda name: named.get(name), closed=False,
-                   expect=shape)
-
-
 def check(expr: str, wrt: str, claim: str, let: str | dict | None = None, seed: int = 0) -> Verdict:
-    """The verdict on `claim` as the gradient of `expr` with respect to `wrt`."""
-    r = grad(expr, [wrt], let, seed=seed)
-    v = _check(r, expr, wrt, claim, let)
-    if looks_like_latex(claim):  # the gradient in the claim's own notation
+    """The verdict on `claim` as the gradient of `expr` with respect to `wrt`. A claim naming a
+    symbol the loss does not have (other than a step or delta name) is a ParseError."""
+    _text_args(expr=expr, wrt=wrt, claim=claim)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", wrt.strip()):
+        raise ParseError(f"--wrt needs one variable name, got {wrt!r}")
+    r = grad(expr, [wrt.strip()], let, seed=seed)
+    wrt = wrt.strip()
+    latex = looks_like_latex(claim)
+    v = _check(r, wrt, claim, names_of(expr, let, r), let)
+    if latex:  # the gradient in the claim's own notation
         v.gradient = r[wrt].latex
+    v.where = where_of(r, latex)
     return v
 
 
-def _check(r: Result, expr: str, wrt: str, claim: str, let) -> Verdict:
+def _text_args(**args: object) -> None:
+    """Each argument is text (a clear error for None, numbers, lists)."""
+    for name, value in args.items():
+        if not isinstance(value, str):
+            raise MatcalcError(f"{name} must be text, got {type(value).__name__}")
+
+
+def _check(r: Result, wrt: str, claim: str, names: Names, let) -> Verdict:
     g = r[wrt].expr
-    decls = {**_decls_of(r), **_decls(let)}
-    every = [n for n, s in r.symbols.items() if "dimension" not in s.props]
-    names = grad(expr, every, let, check=False) if r.where or "=" in expr else r  # every delta named
+    reader = Reader(names)
     try:
-        c = _read_claim(claim, r, decls, g.shape, names)
+        c = reader.read(claim, g.shape)
     except ShapeError:
         try:  # read without the expected shape: a claim of the wrong shape is diagnosed below
-            c = _read_claim(claim, r, decls, None, names)
+            c = Reader(names).read(claim)
         except ShapeError as err:
             return Verdict("wrong", r[wrt].text, [{"kind": "shape", "detail": str(err)}])
     if c.shape != g.shape:
@@ -115,10 +90,13 @@ def _check(r: Result, expr: str, wrt: str, claim: str, let) -> Verdict:
         if c.shape == (g.shape[1], g.shape[0]) and _same(r.loss, al.transpose(c), g):
             kinds.append({"kind": "transpose", "detail": "the claim is the transpose of the gradient"})
         return Verdict("wrong", r[wrt].text, kinds)
+    undefined = _undefined(r.loss, c)
+    if undefined:
+        return Verdict("wrong", r[wrt].text, [undefined], _counterexample(r.loss, c, g))
     if _same(r.loss, c, g):
         return Verdict("correct", r[wrt].text, checked=f"compared at {len(SEEDS)} random points; "
                        + (r.check.summary() if r.check else ""))
-    return Verdict("wrong", r[wrt].text, _diagnose(r, wrt, c, g, expr, let), _counterexample(r.loss, c, g))
+    return Verdict("wrong", r[wrt].text, _diagnose(r, wrt, c, g, names.loss_text, let), _counterexample(r.loss, c, g))
 
 
 def _values(f: Expr, exprs: list[Expr], seed: int) -> tuple[list[np.ndarray], dict, dict]:
@@ -127,13 +105,23 @@ def _values(f: Expr, exprs: list[Expr], seed: int) -> tuple[list[np.ndarray], di
     point = _np(find_point(f, {}, dims, seed))
     for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
         point[s.name] = np.array([[float(dims[s.name])]])
-    return numeric(exprs, point, dims), point, dims
+    return values(exprs, point, dims), point, dims
+
+
+def _undefined(f: Expr, c: Expr) -> dict | None:
+    """A diagnosis when the claim is not finite where the loss and its gradient are."""
+    for seed in SEEDS:
+        (vc,), _, _ = _values(f, [c], seed)
+        if not np.all(np.isfinite(vc)):
+            return {"kind": "undefined", "detail": "the claim is not finite where the loss is defined (a division "
+                    "by zero, the log of a non-positive value, an overflow?)"}
+    return None
 
 
 def _same(f: Expr, a: Expr, b: Expr) -> bool:
     for seed in SEEDS:
         (va, vb), _, _ = _values(f, [a, b], seed)
-        if not np.allclose(va, vb, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(vb))))):
+        if not close(va, vb):
             return False
     return True
 
@@ -189,6 +177,8 @@ def _factor(f: Expr, c: Expr, g: Expr) -> str | None:
             return None
         ks.append((k, dims))
     k0 = ks[0][0]
+    if abs(k0) < 1e-12:
+        return None  # a zero claim: no factor mends it
     if all(abs(k - k0) <= 1e-7 * max(1, abs(k0)) for k, _ in ks):
         frac = Fraction(k0).limit_denominator(1000)
         return None if frac == 1 else str(frac)
@@ -228,12 +218,13 @@ def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
                 continue
             extra = {**_decls_of(r), **_decls(let)}
             extra[name] = Decl(name, s.shape, s.props | {prop})
-            try:
-                r2 = grad(expr, [wrt], extra)
-                c2 = _read_claim(to_text(c), r2, extra)
+            try:  # a diagnosis, not a verdict: the engine's gradient unchecked is enough
+                r2 = grad(expr, [wrt], extra, check=False)
+                variables = {n: s for n, s in r2.symbols.items() if "dimension" not in s.props}
+                c2 = Reader(Names(r2.loss, expr, extra, variables, {}, {})).read(to_text(c))
             except MatcalcError:
                 continue
-            if _same(r2.loss, c2, r2[wrt].expr):
+            if c2.shape == r2[wrt].expr.shape and _same(r2.loss, c2, r2[wrt].expr):
                 out.append({"kind": "needs-property",
                             "detail": f"the claim holds only if {name} is {prop} (declare '{name}: {prop}')"})
     return out
@@ -242,162 +233,98 @@ def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
 def _counterexample(f: Expr, c: Expr, g: Expr) -> dict:
     (vc, vg), point, dims = _values(f, [c, g], SEEDS[0])
     diff = np.abs(vc - vg)
+    diff[~np.isfinite(diff)] = np.inf
     worst = np.dstack(np.unravel_index(np.argsort(-diff, axis=None), diff.shape))[0][:4]
     return {"sizes": dims,
             "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
             "entries": [{"entry": f"({i + 1},{j + 1})", "claim": float(vc[i, j]), "gradient": float(vg[i, j])}
-                        for i, j in worst if diff[i, j] > TOL]}
+                        for i, j in worst if not diff[i, j] <= TOL]}
 
 
 def check_differential(expr: str, claim: str, let: str | dict | None = None) -> Verdict:
     """The verdict on a claimed differential `df = ...` (the `df =` is optional), written with
-    `dX` for the differential of each variable X it involves."""
-    claim = claim.split("=", 1)[1] if re.match(r"^\s*(\\mathrm\{d\}\s*)?d?\w*\s*=", claim) else claim
-    claim = latex_to_text(claim) if looks_like_latex(claim) else claim
-    r = grad(expr, [], let, check=False)
-    decls = {**_decls_of(r), **_decls(let)}
-    variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
-
-    def bound(name: str) -> Expr | None:
-        return Dif(variables[name[1:]]) if name.startswith("d") and name[1:] in variables else None
-
-    c = to_expr(claim, parse_syn(claim), decls, bound=bound)
-    wrt = frozenset(n.var.name for n in walk([c]) if isinstance(n, Dif)) or frozenset(variables)
-    df = Differentiator(wrt)(r.loss)
+    `dX` (or `d(X)`, `d(A*X)`) for the differential of each variable X it involves: the claim
+    is compared with the loss's differential in the variables whose differentials it uses."""
+    _text_args(expr=expr, claim=claim)
+    m = re.match(r"^\s*(\\mathrm\{d\}\s*\w*|d\w*|\\mathrm\{d\w*\})\s*&?=", claim)
+    claim = claim[m.end():] if m else claim
+    names = names_of(expr, let)
+    reader = Reader(names, differentials=True)
+    c = reader.read(claim, what="the claimed differential")
+    wrt = frozenset(reader.moving())
+    df = Differentiator(wrt)(names.loss)
     truth = to_text(df)
     if c.shape != df.shape:
         return Verdict("wrong", truth, [{"kind": "shape", "detail": f"the claimed differential is "
                                          f"{fmt_shape(c.shape)}, but the loss is {fmt_shape(df.shape)}"}],
                        what="differential")
-    worst = None
-    for seed in SEEDS:
-        dims = {k: v + seed for k, v in assign_sizes([r.loss, c, df]).items()}
-        point = _np(find_point(r.loss, {}, dims, seed))
-        rng = np.random.default_rng(seed)
-        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in variables.items() if n in wrt}
-        vc, vt = numeric([c, df], point, dims, known)
-        if not np.allclose(vc, vt, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(vt))))):
-            worst = {"sizes": dims, "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
-                     "directions": {f"d{d.var.name}": np.round(v, 4).tolist() for d, v in known.items()},
+    runs, worst = [], None
+    for frame in frames(names.loss, [c, df], names.variables, wrt):
+        known = {d: v for d, v in frame.directions.items() if d.var.name in wrt}
+        vc, vt = values([c, df], frame.point, frame.dims, frame.directions)
+        runs.append((float(vc[0, 0]), float(vt[0, 0])))
+        if worst is None and not close(vc, vt):
+            worst = {**rounded(frame), "directions": {f"d{d.var.name}": np.round(v, 4).tolist()
+                                                      for d, v in known.items()},
                      "claim": float(vc[0, 0]), "differential": float(vt[0, 0])}
-            break
     if worst is None:
         return Verdict("correct", truth, checked=f"compared at {len(SEEDS)} random points and directions",
                        what="differential")
-    k = worst["claim"] / worst["differential"] if worst["differential"] else None
-    kinds = [{"kind": "sign" if abs(k + 1) < 1e-7 else "factor",
-              "detail": "the claim has the wrong sign" if abs(k + 1) < 1e-7 else
-              f"the claim is {Fraction(k).limit_denominator(1000)} times the differential"}] \
-        if k is not None and _constant_ratio(r.loss, c, df, known_vars=variables, wrt=wrt, k=k) else []
-    return Verdict("wrong", truth, kinds, worst, what="differential")
+    return Verdict("wrong", truth, _ratio(runs), worst, what="differential")
 
 
-def _constant_ratio(f: Expr, c: Expr, df: Expr, known_vars: dict, wrt: frozenset[str], k: float) -> bool:
-    for seed in SEEDS[1:]:
-        dims = {n: v + seed for n, v in assign_sizes([f, c, df]).items()}
-        point = _np(find_point(f, {}, dims, seed))
-        rng = np.random.default_rng(seed + 7)
-        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in known_vars.items() if n in wrt}
-        vc, vt = numeric([c, df], point, dims, known)
-        if not np.allclose(vc, k * vt, rtol=1e-7, atol=1e-9):
-            return False
-    return True
-
-
-def chain_lines(text: str) -> list[str]:
-    """The math lines of a derivation: `= ...` lines of plain text, or the rows of a LaTeX or
-    Markdown `align`/`aligned` block (`&=` separated, rows ended by `\\\\`)."""
-    m = re.search(r"\\begin\{align\*?\}(.*?)\\end\{align\*?\}|\\begin\{aligned\}(.*?)\\end\{aligned\}", text, re.S)
-    rows = re.split(r"\\\\", m.group(1) or m.group(2)) if m else text.splitlines()
-    out = []
-    for row in rows:
-        row = re.sub(r"&&.*$", "", row.strip())  # an annotation column (\text{...})
-        row = row.replace("&", "").strip()
-        if not row or row.startswith("#"):
-            continue
-        out.append(row.split("=", 1)[1].strip() if "=" in row else row)
-    return out
-
-
-def check_chain(expr: str, lines: list[str], let: str | dict | None = None) -> Verdict:
-    """The first line of a hand derivation that does not follow from the one before (with a
-    counterexample), or `correct` when each does. Lines may hold differentials (dX); a first
-    line that does is compared with the loss's differential."""
-    lines = chain_lines("\n".join(lines))
-    if len(lines) < 2:
-        raise MatcalcError("a derivation needs at least two lines")
-    r = grad(expr, [], let, check=False)
-    decls = {**_decls_of(r), **_decls(let)}
-    variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
-
-    def bound(name: str) -> Expr | None:
-        return Dif(variables[name[1:]]) if name.startswith("d") and name[1:] in variables else None
-
-    exprs = []
-    for k, line in enumerate(lines, 1):
-        text = latex_to_text(line) if looks_like_latex(line) else line
-        try:
-            exprs.append(to_expr(text, parse_syn(text), decls, bound=bound))
-        except MatcalcError as err:
-            return Verdict("wrong", "", [{"kind": "shape" if isinstance(err, ShapeError) else "parse",
-                                          "detail": f"line {k} ({line}): {err}"}], what="derivation")
-    wrt = frozenset(n.var.name for e in exprs for n in walk([e]) if isinstance(n, Dif))
-    if wrt:
-        exprs.insert(0, Differentiator(wrt)(r.loss))
-        lines = [f"d({expr})"] + lines
-    for k in range(1, len(exprs)):
-        bad = _differs(r.loss, exprs[k - 1], exprs[k], variables, wrt)
-        if bad is not None:
-            shown = k if wrt else k + 1  # the number of line k as the user counts them
-            where = "the first line is not the differential of the loss" if wrt and k == 1 else \
-                f"line {shown} ({lines[k]}) does not follow from line {shown - 1} ({lines[k - 1]})"
-            return Verdict("wrong", "", [{"kind": "chain", "detail": where}], bad, what="derivation")
-    return Verdict("correct", "", checked=f"{len(lines)} lines, each equal to the one before at "
-                   f"{len(SEEDS)} random points", what="derivation")
-
-
-def _differs(f: Expr, a: Expr, b: Expr, variables: dict, wrt: frozenset[str]) -> dict | None:
-    if a.shape != b.shape:
-        return {"sizes": {}, "point": {}, "shapes": [fmt_shape(a.shape), fmt_shape(b.shape)]}
-    for seed in SEEDS:
-        dims = {k: v + seed for k, v in assign_sizes([f, a, b]).items()}
-        point = _np(find_point(f, {}, dims, seed))
-        rng = np.random.default_rng(seed)
-        known = {Dif(s): rng.standard_normal(point[n].shape) for n, s in variables.items() if n in wrt}
-        va, vb = numeric([a, b], point, dims, known)
-        if not np.allclose(va, vb, rtol=TOL, atol=TOL * max(1.0, float(np.max(np.abs(va))))):
-            return {"sizes": dims, "point": {k: np.round(v, 4).tolist() for k, v in point.items()},
-                    "directions": {f"d{d.var.name}": np.round(v, 4).tolist() for d, v in known.items()},
-                    "before": np.round(va, 6).tolist(), "after": np.round(vb, 6).tolist()}
-    return None
+def _ratio(runs: list[tuple[float, float]]) -> list[dict]:
+    """A sign or constant factor, when the claim is the same multiple of the differential at
+    every point tried."""
+    if any(abs(t) < 1e-12 for _, t in runs):
+        return []
+    ks = [c / t for c, t in runs]
+    if not all(abs(k - ks[0]) <= 1e-7 * max(1.0, abs(ks[0])) for k in ks) or abs(ks[0] - 1) < 1e-7:
+        return []
+    if abs(ks[0] + 1) < 1e-7:
+        return [{"kind": "sign", "detail": "the claim has the wrong sign"}]
+    return [{"kind": "factor", "detail": f"the claim is {Fraction(ks[0]).limit_denominator(1000)} times the differential"}]
 
 
 def check_file(path: str) -> list[tuple[str, Verdict | MatcalcError]]:
     """Many claims at once (a course's CI): a TOML file of [[claim]] tables, or a JSON list, each
     with `loss`, `let` (optional) and either `wrt` + `claim`, `differential`, or `chain` (a list
-    of lines); `name` labels it. Returns (name, verdict or the error of a bad entry)."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
+    of lines, or one text); `name` labels it. Returns (name, verdict or the error of a bad entry)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as err:
+        raise MatcalcError(f"cannot read {path}: {err.strerror}") from None
     try:
         data = json.loads(raw) if path.endswith(".json") else tomllib.loads(raw.decode("utf-8")).get("claim", [])
     except (ValueError, tomllib.TOMLDecodeError) as err:
         raise MatcalcError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, list):
+        raise MatcalcError(f"cannot read {path}: expected a list of claims ([[claim]] tables, or a JSON list)")
     out: list[tuple[str, Verdict | MatcalcError]] = []
     for k, entry in enumerate(data, 1):
-        name = str(entry.get("name", f"claim {k}"))
+        name = str(entry.get("name", f"claim {k}")) if isinstance(entry, dict) else f"claim {k}"
         try:
             out.append((name, _one(entry)))
         except MatcalcError as err:
             out.append((name, err))
+        except RecursionError:
+            out.append((name, MatcalcError("the entry is too deeply nested")))
     return out
 
 
-def _one(entry: dict) -> Verdict:
+def _one(entry: object) -> Verdict:
+    if not isinstance(entry, dict):
+        raise MatcalcError("an entry must be a table with `loss` and `wrt` + `claim`, `differential` or `chain`")
     loss, let = entry.get("loss"), entry.get("let", "")
     if not loss:
         raise MatcalcError("an entry needs `loss`")
+    _text_args(loss=loss, let=let)
     if "chain" in entry:
-        return check_chain(loss, list(entry["chain"]), let)
+        chain = entry["chain"]
+        if not isinstance(chain, (str, list)) or not all(isinstance(x, str) for x in chain):
+            raise MatcalcError("`chain` must be text or a list of lines")
+        return check_chain(loss, chain, let)
     if "differential" in entry:
         return check_differential(loss, entry["differential"], let)
     if "wrt" not in entry or "claim" not in entry:
@@ -416,3 +343,18 @@ def table(results: list[tuple[str, Verdict | MatcalcError]]) -> str:
             rows.append(f"{name:<{width}}  {v.verdict:<7}  {'; '.join(d['kind'] for d in v.diagnoses)}".rstrip())
     wrong = sum(not isinstance(v, Verdict) or not v.correct for _, v in results)
     return "\n".join(rows + [f"{len(results) - wrong} correct, {wrong} wrong or unreadable"])
+
+
+def as_json(results: list[tuple[str, Verdict | MatcalcError]]) -> list[dict]:
+    """The results of a batch file as JSON data: one object per claim, with its name and either
+    the verdict's fields or `error` (the error's kind and message)."""
+    out = []
+    for name, v in results:
+        if isinstance(v, MatcalcError):
+            out.append({"name": name, "verdict": "error", "error": str(v), "error_kind": type(v).__name__})
+        else:
+            out.append({"name": name, **v.to_dict()})
+    return out
+
+
+__all__ = ["Verdict", "as_json", "chain_lines", "check", "check_chain", "check_differential", "check_file", "table"]

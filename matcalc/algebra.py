@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from .errors import ShapeError
 from .expr import Eye, Expr, Num, Op, sort_key
+from .limits import check_power_fold
 from .registry import OPS, SCALAR, Shape, fmt_shape
 
 
@@ -259,6 +260,7 @@ def power(base: Expr, p: Fraction | int) -> Expr:
     if p == 0:
         return Num(Fraction(1), base.shape)
     if isinstance(base, Num) and (p.denominator == 1 and (base.value != 0 or p > 0)):
+        check_power_fold(base.value, p)  # 2^2^2^2^2^2 is refused before it is computed
         return Num(base.value ** int(p), base.shape)
     if isinstance(base, Op) and base.op == "pow" and p.denominator == 1:
         return power(base.args[0], exponent(base) * p)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from itertools import count
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import algebra as al
+from . import limits
 from .adjoint import gradients
 from .check import CheckReport, verify
 from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
@@ -58,6 +58,7 @@ class Result:
     def __getitem__(self, name: str) -> Gradient:
         return self.gradients[name]
 
+    @limits.with_recursion_room
     def lines(self) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
         """(derivation lines, loss steps, names, loss name), built on first use."""
         if self._lines is None:
@@ -173,6 +174,7 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
         f = getattr(expr, "expr", expr)
         if not isinstance(f, Expr):
             raise MatcalcError(f"grad needs a loss as text or a matcalc expression, got {type(expr).__name__}")
+        limits.check_tree(f)
         return Program(f, to_text(f), {})
     syn = parse_syn(expr, "program")
     steps = to_program(expr, syn, decls)
@@ -187,6 +189,7 @@ def _symbols(f: Expr) -> dict[str, Sym]:
     return {n.name: n for n in walk([f]) if isinstance(n, Sym)}
 
 
+@limits.with_recursion_room
 def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | dict | None = None,
          layout: str = "denominator", check: bool = True, seed: int = 0, sympy_check: bool = True) -> Result:
     """Gradients of the scalar loss `expr` with respect to each variable in `wrt`, verified.
@@ -194,7 +197,6 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     `expr` may be a program (`a1 = W1*x; h1 = sigmoid(a1); L = ...`): results then use its names,
     and the gradients with respect to its intermediates (the backpropagated errors) are named
     `delta<k>` (`delta2` for `a2`); an intermediate may also be asked for in `wrt`."""
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r} (use denominator or numerator)")
     decls = _decls(let)

@@ -181,9 +181,7 @@ class Reader:
     def from_latex(self, claim: str) -> str:
         """LaTeX as text, with the identity I as `eye` (unless the loss has a symbol I), and each
         name written with or without underscores (W_{1} for W_1 or W1) as the loss spells it."""
-        text = latex_to_text(claim)
-        if "I" not in self.names.variables and "I" not in self.names.named:
-            text = re.sub(r"(?<![\w.])I(?![\w(])", "eye", text)
+        text = latex_to_text(claim, set(self.names.variables) | set(self.names.named))
         return re.sub(r"(?<![\w.])[A-Za-z][A-Za-z0-9_]*", lambda m: self.spell(m.group(0)), text)
 
     def spell(self, name: str) -> str:

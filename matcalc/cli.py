@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import NoReturn
 
+from . import limits
 from .api import LAYOUTS, Result, grad
+from .errors import MatcalcError
 from .labels import LANGS
 from .notes import fill
-from .verdict import Verdict, chain_lines, check, check_chain, check_differential, check_file, table
-from .errors import MatcalcError
 from .printing import latex_name
+from .verdict import Verdict, as_json, check, check_chain, check_differential, check_file, table
 
 
 def _latex(r: Result) -> str:
@@ -25,8 +28,19 @@ def _latex(r: Result) -> str:
         r.check.summary() if r.check else "not verified")
 
 
+class _UsageError(Exception):
+    """Arguments argparse cannot read: one line, exit 2 (see `main`)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one `matcalc: usage error: ...` line (its sub-parsers too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"matcalc: usage error: {message} (see '{self.prog} --help')")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="matcalc", description="Closed-form, verified gradients of matrix expressions.")
+    p = _Parser(prog="matcalc", description="Closed-form, verified gradients of matrix expressions.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grad", help="derive the gradient of a scalar loss")
     g.add_argument("expr", nargs="?", help="the loss, e.g. \"tr(A*X*B)\", or a program \"a = W*x; L = sum(a)\"")
@@ -48,8 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--loss", dest="loss", help=argparse.SUPPRESS)
     c.add_argument("--wrt", help="the variable (for --claim)")
     c.add_argument("--claim", help="the claimed gradient, in the same syntax")
-    c.add_argument("--chain", metavar="FILE", help="a hand derivation: `= ...` lines, or a note's align block")
-    c.add_argument("--file", metavar="CLAIMS", help="check many claims: a TOML file of [[claim]] tables, or JSON")
+    c.add_argument("--chain", metavar="FILE", help="a derivation (`-`: standard input): `lhs = ...` and `= ...` "
+                   "lines, or LaTeX align blocks, e.g. the output of `matcalc grad --steps` in any format")
+    c.add_argument("--file", metavar="CLAIMS", help="check many claims: a TOML file of [[claim]] tables, or JSON "
+                   "(with --format json: a JSON list, one object per claim)")
     c.add_argument("--claim-differential", dest="claim_differential",
                    help="a claimed differential, e.g. \"df = tr(A*dX*B)\"")
     c.add_argument("--let", default="", help="declarations")
@@ -61,42 +77,64 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """`matcalc check`: exit 0 when correct, 1 when wrong, 2 for input that cannot be checked."""
     try:
         if args.file:
             results = check_file(args.file)
-            print(table(results))
+            print(json.dumps(as_json(results), indent=2, ensure_ascii=False) if args.format == "json"
+                  else table(results))
             return 0 if all(isinstance(v, Verdict) and v.correct for _, v in results) else 1
-        loss = args.expr if args.expr is not None else args.loss
-        if loss is None:
-            raise MatcalcError("give the loss as an argument")
-        if args.chain is not None:
-            with open(args.chain, encoding="utf-8") as fh:
-                v = check_chain(loss, chain_lines(fh.read()), args.let)
-        elif args.claim_differential is not None:
-            v = check_differential(loss, args.claim_differential, args.let)
-        elif args.claim is None or args.wrt is None:
-            raise MatcalcError("give --wrt X --claim G, or --claim-differential \"df = ...\"")
-        else:
-            v = check(loss, args.wrt, args.claim, args.let)
-    except OSError as err:
-        print(f"matcalc: MatcalcError: cannot read {err.filename}: {err.strerror}", file=sys.stderr)
-        return 2
+        v = _check_one(args)
     except MatcalcError as err:
         print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("matcalc: UnsupportedError: expression too deeply nested", file=sys.stderr)
         return 2
     print(json.dumps(v.to_dict(), indent=2, ensure_ascii=False) if args.format == "json" else v)
     return 0 if v.correct else 1
 
 
-def _notes(args: argparse.Namespace) -> int:
+def _check_one(args: argparse.Namespace) -> Verdict:
+    """The verdict on the one claim, differential or chain the arguments give."""
+    if args.expr is not None and args.loss is not None:
+        raise MatcalcError("two losses given")
+    loss = args.expr if args.expr is not None else args.loss
+    if loss is None:
+        raise MatcalcError("give the loss as an argument")
+    if args.chain is not None:
+        return check_chain(loss, _read_text(args.chain, "the derivation"), args.let)
+    if args.claim_differential is not None:
+        return check_differential(loss, args.claim_differential, args.let)
+    if args.claim is None or args.wrt is None:
+        raise MatcalcError("give --wrt X --claim G, --claim-differential \"df = ...\", --chain FILE or --file CLAIMS")
+    return check(loss, args.wrt, args.claim, args.let)
+
+
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 text file (`-`: standard input), or a MatcalcError saying why it cannot be read."""
     try:
-        with open(args.input, encoding="utf-8") as fh:
-            text = fill(fh.read())
+        if path == "-":
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes, to say which byte is not UTF-8
+            return stdin.read().decode("utf-8") if stdin is not None else sys.stdin.read()
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8")
     except OSError as err:
-        raise MatcalcError(f"cannot read the note: {err.strerror}: {args.input}") from None
+        raise MatcalcError(f"cannot read {what}: {err.strerror}: {path}") from None
+    except UnicodeDecodeError as err:
+        where = "standard input" if path == "-" else path
+        raise MatcalcError(f"cannot read {what}: {where} is not UTF-8 text "
+                           f"(byte 0x{err.object[err.start]:02x} at offset {err.start})") from None
+
+
+def _notes(args: argparse.Namespace) -> int:
+    text = fill(_read_text(args.input, "the note"))
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as err:
+            raise MatcalcError(f"cannot write the note: {err.strerror}: {args.output}") from None
     else:
         sys.stdout.write(text)
     return 0
@@ -107,13 +145,7 @@ def _loss_text(args: argparse.Namespace) -> str:
         raise MatcalcError("give the loss either as an argument or with --program FILE (not both)")
     if args.program is None:
         return args.expr
-    if args.program == "-":
-        return sys.stdin.read()
-    try:
-        with open(args.program, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError as err:
-        raise MatcalcError(f"cannot read the program: {err.strerror}: {args.program}") from None
+    return _read_text(args.program, "the program")
 
 
 def _protect_negative_loss(argv: list[str]) -> list[str]:
@@ -136,39 +168,68 @@ VALUE_OPTIONS = ("--claim", "--claim-differential", "--let", "--wrt", "--seed")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `matcalc` command. Exit codes: 0 done (check: correct), 1 check: wrong, 2 bad input
+    (one line on standard error), 130 interrupted (Ctrl-C), 141 output pipe closed (`| head`)."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe is noticed here, inside main, not at exit
+        return code
+    except _UsageError as err:
+        _error(str(err))
+        return 2
+    except KeyboardInterrupt:
+        _error("matcalc: interrupted")
+        return 130
+    except BrokenPipeError:  # the reader went away (`matcalc ... | head -1`): stop quietly
+        _silence_stdout()
+        return 141
+
+
+def _run(argv: list[str] | None) -> int:
     args = _parser().parse_args(_protect_negative_loss(sys.argv[1:] if argv is None else argv))
     if args.command == "check":
         return _check(args)
-    if args.command == "notes":
-        try:
-            return _notes(args)
-        except MatcalcError as err:
-            print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
-            return 2
-    if args.command == "grad" and args.loss is not None:
-        if args.expr is not None:
-            print("matcalc: MatcalcError: two losses given", file=sys.stderr)
-            return 2
-        args.expr = args.loss
     try:
+        if args.command == "notes":
+            return _notes(args)
+        if args.loss is not None:
+            if args.expr is not None:
+                raise MatcalcError("two losses given")
+            args.expr = args.loss
+        if args.seed < 0:
+            raise MatcalcError(f"--seed must be a nonnegative integer, got {args.seed}")
         r = grad(_loss_text(args), args.wrt, args.let, layout=args.layout, check=not args.no_check, seed=args.seed)
+        out = _render(r, args)
     except MatcalcError as err:
-        print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
+        _error(f"matcalc: {type(err).__name__}: {err}")
         return 2
     except RecursionError:
-        print("matcalc: UnsupportedError: expression too deeply nested", file=sys.stderr)
+        _error(f"matcalc: LimitError: expression too deeply nested (at most {limits.MAX_DEPTH} levels)")
         return 2
-    try:
-        print(_render(r, args))
-    except MatcalcError as err:
-        print(f"matcalc: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+    print(out)
     return 0
+
+
+def _error(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point standard output at /dev/null so that flushing it at exit
+    prints no second error (the recipe of the Python documentation on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
 
 
 def _render(r: Result, args: argparse.Namespace) -> str:
     if args.format == "json":
-        return json.dumps(r.to_dict(), indent=2, ensure_ascii=False)
+        return json.dumps(r.to_dict(steps=args.steps, lang=args.lang), indent=2, ensure_ascii=False)
     if args.format == "markdown":
         return r.steps_markdown(args.lang, args.cite, args.transpose)
     if args.format == "latex":

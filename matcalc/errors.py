@@ -30,3 +30,8 @@ class DomainError(MatcalcError):
 
 class CheckError(MatcalcError):
     """A verification of a derived gradient failed: the result must not be trusted."""
+
+
+class LimitError(MatcalcError):
+    """The input exceeds one of the documented input limits (`matcalc.limits`): too long, too
+    deeply nested, a number or exponent too large, too many statements, a dimension out of range."""

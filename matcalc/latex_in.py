@@ -25,8 +25,9 @@ _NORMS = {"2": "norm2", "F": "norm2", "1": "norm1"}  # \left\|X\right\|_{2} as m
 _DIFF = "\x00d"  # the differential operator d(...), told apart from a symbol named d
 
 
-def latex_to_text(src: str) -> str:
-    """The text-syntax form of a LaTeX expression; ParseError for what it cannot read."""
+def latex_to_text(src: str, symbols: frozenset[str] | set[str] = frozenset()) -> str:
+    """The text-syntax form of a LaTeX expression; ParseError for what it cannot read. `I` is
+    the identity (`eye`) unless `symbols`, the names in play, has a symbol I."""
     text = src.strip().strip("$")
     text = re.sub(r"\\(?:mathrm|operatorname|text)\{d\}\s*(?=\\left|\\[bB]igg?|\()", r"\\differential ", text)
     text = re.sub(r"\\log\s*\\det(?![A-Za-z])", r"\\operatorname{logdet}", text)
@@ -35,7 +36,8 @@ def latex_to_text(src: str) -> str:
                   text)  # the differential dX (or dW_1) is one name
     toks = _TOKEN.findall(text)
     out, _ = _expr(toks, 0, src, stop=None)
-    return _join(out)
+    text = _join(out)
+    return text if "I" in symbols else re.sub(r"(?<![\w.])I(?![\w(])", "eye", text)
 
 
 def looks_like_latex(s: str) -> bool:

@@ -278,7 +278,7 @@ class LatexPrinter(TextPrinter):
         base, p = e.args[0], exponent(e)
         if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
             return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
-        ps = fmt_number(p) if p.denominator == 1 else rf"\frac{{{p.numerator}}}{{{p.denominator}}}"
+        ps = self.number(Num(p))[0]  # 2, -1, \frac{1}{2}, -\frac{1}{2}
         return self.sup(base, ("" if base.is_scalar else r"\circ ") + ps), POW
 
     def op_call(self, e: Op) -> tuple[str, int]:

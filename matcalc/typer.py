@@ -13,8 +13,9 @@ from fractions import Fraction
 from typing import Callable, Union, cast
 
 from . import algebra as al
+from . import limits
 from .errors import ParseError, ShapeError, UnsupportedError
-from .expr import Expr, Num, Op, Sym
+from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, Syn, snippet
 from .registry import FUNCTION_NAMES, OPS, Dim, Shape
 
@@ -280,6 +281,8 @@ class Typer:
             self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
         if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
+        elif id(s.args[0]) in self.numbers:  # softmax(0): a number alone is a scalar, not broadcast
+            self.make_scalar(s.args[0], a, "a number as an argument")
         # shape rules treat dimensions as opaque values, so they pass unknowns through
         return OPS[f].shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), f
 
@@ -435,9 +438,15 @@ class Typer:
     def build_pow(self, s: Syn, d: str) -> Expr:
         base, p = self.build(s.args[0]), self.constant(s.args[1])
         if d == "elementwise":
-            return al.power(base, p)
+            if not (isinstance(base, Num) and p.denominator == 1):  # a folded constant is bounded by al.power
+                limits.check_exponent(p, f"exponent in '{snippet(self.text, s)}':")
+            out = al.power(base, p)
+            if isinstance(out, Op) and out.op == "pow":  # (a^p)^q folds to a^(p*q)
+                limits.check_exponent(al.exponent(out), f"exponent in '{snippet(self.text, s)}':")
+            return out
         if p.denominator != 1:
             raise UnsupportedError(f"matrix power with a non-integer exponent in '{snippet(self.text, s)}'")
+        limits.check_matrix_power(p)
         k = int(p)
         factor = base if k > 0 else al.call("inv", base)
         return al.matmul(*[factor] * abs(k)) if k else al.eye(base.shape[0])
@@ -468,12 +477,14 @@ def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
     it. `expr` has the earlier steps inlined (kept whole by `group`); `local` is the statement as
     written, with the earlier steps as symbols (nothing folded across steps)."""
     t = Typer(text, decls or {})
-    for stmt in syn.args:
-        t.infer(stmt)
-    t.name_dims()
-    inlined = [t.build(stmt) for stmt in syn.args]
-    t.local = True
-    local = [t.build(stmt) for stmt in syn.args]
+    with limits.recursion_room():  # a long chain `a + b + ...` is a deep syntax tree
+        for stmt in syn.args:
+            t.infer(stmt)
+        t.name_dims()
+        inlined = [t.build(stmt) for stmt in syn.args]
+        t.local = True
+        local = [t.build(stmt) for stmt in syn.args]
+    _check_constants(inlined + local)
     return [(stmt.value if stmt.kind == "assign" else None, e, l) for stmt, e, l in zip(syn.args, inlined, local)]
 
 
@@ -482,8 +493,18 @@ def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,
             expect: tuple[Dim, Dim] | None = None) -> Expr:
     """Type and build `syn` (parsed from `text`); `expect` unifies the root with a known shape."""
     t = Typer(text, decls or {}, bound or (lambda name: None), closed)
-    shape = t.infer(syn)
-    if expect is not None:
-        t.unify(syn, shape, expect, "expected shape")
-    t.name_dims()
-    return t.build(syn)
+    with limits.recursion_room():  # a long chain `a + b + ...` is a deep syntax tree
+        shape = t.infer(syn)
+        if expect is not None:
+            t.unify(syn, shape, expect, "expected shape")
+        t.name_dims()
+        out = t.build(syn)
+    _check_constants([out])
+    return out
+
+
+def _check_constants(exprs: list[Expr]) -> None:
+    """Constants folded while building (`1e200*1e200`) stay within the limits of `matcalc.limits`."""
+    for e in walk(exprs):
+        if isinstance(e, Num):
+            limits.check_constant(e.value)

@@ -7,12 +7,12 @@
 from .api import Gradient, Result, grad, load, parse
 from .parser import parse_decls
 from .verdict import Verdict, check
-from .errors import CheckError, DomainError, MatcalcError, ParseError, ShapeError, UnsupportedError
+from .errors import CheckError, DomainError, LimitError, MatcalcError, ParseError, ShapeError, UnsupportedError
 from .symbols import (Matrix, Scalar, Term, Vector, abs, cos, det, diag, exp, eye, inv, log, logdet, norm1, norm2,
                       ones, relu, sigmoid, sign, sin, sqrt, sum, tanh, tr)
 
 __all__ = ["grad", "check", "Verdict", "parse", "Result", "Gradient", "MatcalcError", "ParseError", "ShapeError",
-           "UnsupportedError", "DomainError", "CheckError", "Matrix", "Vector", "Scalar", "Term", "eye", "ones",
+           "UnsupportedError", "DomainError", "CheckError", "LimitError", "Matrix", "Vector", "Scalar", "Term", "eye", "ones",
            "diag", "tr", "det", "logdet", "inv", "norm1", "norm2", "exp", "log", "sqrt", "sin", "cos", "tanh",
            "sigmoid", "relu", "abs", "sign", "sum"]
 __version__ = "0.1.0"

@@ -11,9 +11,9 @@ from fractions import Fraction
 from functools import lru_cache
 
 from .errors import ShapeError
-from .expr import Eye, Expr, Num, Op, sort_key
+from .expr import Eye, Expr, Num, Op, Sym, sort_key
 from .limits import check_power_fold
-from .registry import OPS, SCALAR, Shape, fmt_shape
+from .registry import OPS, SCALAR, Dim, Shape, fmt_shape
 
 
 @lru_cache(maxsize=1024)
@@ -29,6 +29,11 @@ def eye(n) -> Expr:
 
 def zero(shape: Shape) -> Num:
     return Num(Fraction(0), shape)
+
+
+def dim_value(d: Dim) -> Expr:
+    """A dimension used as a number: `3`, or the size `m` (`sum(x)/m` for a batch mean)."""
+    return num(d) if isinstance(d, int) else Sym(d, SCALAR, frozenset({"dimension"}))
 
 
 def is_zero(e: Expr) -> bool:
@@ -127,8 +132,8 @@ def matmul(*factors: Expr) -> Expr:
             f = Num(Fraction(1), f.shape)
         if len(flat) > 1 and f.is_scalar:
             scalars.append(f)
-        elif kept and isinstance(f, Num) and isinstance(kept[-1], Num) and isinstance(f.shape[0], int):
-            scalars.append(num(f.shape[0]))  # ones(r,k)*ones(k,c) = k*ones(r,c), k a number
+        elif kept and isinstance(f, Num) and isinstance(kept[-1], Num):
+            scalars.append(dim_value(f.shape[0]))  # ones(r,k)*ones(k,c) = k*ones(r,c)
             kept[-1] = Num(Fraction(1), (kept[-1].shape[0], f.shape[1]))
         elif not isinstance(f, Eye):
             kept.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))

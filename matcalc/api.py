@@ -155,6 +155,7 @@ class Program:
     loss_name: str | None = None
     local: dict[str, Expr] = field(default_factory=dict)  # each step with the earlier ones as symbols
     local_loss: Expr | None = None  # the last statement so
+    written: dict[str, Sym] = field(default_factory=dict)  # every symbol written, even if unused
 
     def as_function_of(self, name: str) -> Expr:
         """The loss as a function of the value of step `name`: the steps after it recomputed
@@ -177,12 +178,12 @@ def load(expr: str | Expr, decls: dict[str, Decl]) -> Program:
         limits.check_tree(f)
         return Program(f, to_text(f), {})
     syn = parse_syn(expr, "program")
-    steps = to_program(expr, syn, decls)
+    steps, written = to_program(expr, syn, decls)
     inter = {name: e for name, e, _ in steps[:-1] if name is not None}
     local = {name: loc for name, _, loc in steps[:-1] if name is not None}
     text = "; ".join(snippet(expr, stmt) for stmt in syn.args)  # without comments and line breaks
     sources = {stmt.value: snippet(expr, stmt.args[0]) for stmt in syn.args if stmt.kind == "assign"}
-    return Program(steps[-1][1], text, inter, sources, steps[-1][0], local, steps[-1][2])
+    return Program(steps[-1][1], text, inter, sources, steps[-1][0], local, steps[-1][2], written)
 
 
 def _symbols(f: Expr) -> dict[str, Sym]:
@@ -199,6 +200,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     `delta<k>` (`delta2` for `a2`); an intermediate may also be asked for in `wrt`."""
     if layout not in LAYOUTS:
         raise MatcalcError(f"unknown layout {layout!r} (use denominator or numerator)")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise MatcalcError(f"seed must be an integer from 0 to 2^32 - 1, got {seed!r}")
     decls = _decls(let)
     prog = load(expr, decls)
     f = prog.loss
@@ -208,7 +211,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     _known_variables(names, f, prog, decls)
     asked_inter = [n for n in names if n in prog.intermediates]
     variables = [n for n in names if n not in prog.intermediates]
-    syms, notes = _variables(f, variables, decls)
+    syms, notes = _variables(f, variables, decls, prog.written)
     notes += [f"{n} is one symbol (for a product write {'*'.join(n)})" for n in sorted(_symbols(f))
               if GLUED.fullmatch(n) and n not in decls]
     kinks = sorted({n.op for n in walk([f]) if isinstance(n, Op) and OPS[n.op].kink})
@@ -327,7 +330,7 @@ GLUED = re.compile(r"[A-Z]{2,}")  # `AX`: two capitals run together, most likely
 def _known_variables(names: list[str], f: Expr, prog: Program, decls: dict[str, Decl]) -> None:
     """A variable must occur in the loss, be a step of the program, or be declared (then its
     gradient is zero, with a note): a typo is an error naming the closest symbol, not a zero."""
-    symbols = sorted(set(_symbols(f)) | set(prog.intermediates))
+    symbols = sorted(set(_symbols(f)) | set(prog.intermediates) | set(prog.written))
     for n in names:
         if n in symbols or n in decls:
             continue
@@ -348,14 +351,19 @@ def _scalar_hint(f: Expr, decls: dict[str, Decl]) -> str:
            f"declare e.g. --let \"{names[0]}: n\" for a vector)"
 
 
-def _variables(f: Expr, names: list[str], decls: dict[str, Decl]) -> tuple[dict[str, Sym], list[str]]:
-    """The loss's symbols plus any variable absent from it (shaped by its declaration or its
-    default kind, with fresh dimension names), and notes for the reader."""
-    syms = _symbols(f)
+def _variables(f: Expr, names: list[str], decls: dict[str, Decl],
+               written: dict[str, Sym]) -> tuple[dict[str, Sym], list[str]]:
+    """Every symbol written (in the loss, or in a step it does not use), plus any declared variable
+    absent from it (shaped by its declaration or its default kind, with fresh dimension names),
+    and notes for the reader."""
+    syms = {**written, **_symbols(f)}
     used = {d for s in syms.values() for d in s.shape if isinstance(d, str)} | set(syms) | set(names)
     notes = []
     for n in names:
-        if n not in syms:
+        if n not in f.syms and n in syms:
+            notes.append(f"{n} does not occur in the loss once it is simplified (or only in a step the loss "
+                         "does not use); its gradient is zero")
+        elif n not in syms:
             syms[n] = _absent_symbol(n, decls.get(n), used)
             used |= {d for d in syms[n].shape if isinstance(d, str)}
             notes.append(f"{n} does not occur in the loss; its gradient is zero")

@@ -227,6 +227,7 @@ class Reader:
         """Before typing: every plain name is the loss's, a dimension, or bound (so that a
         stray name is reported as such, not as the shape error it may cause)."""
         dims = {d for decl in self.names.decls.values() if decl.shape for d in decl.shape if isinstance(d, str)}
+        dims |= {d for s in self.names.variables.values() for d in s.shape if isinstance(d, str)}
         ok = set(self.names.variables) | dims | set(CONSTRUCTORS) | FUNCTION_NAMES
         stack = [syn]
         while stack:
@@ -326,10 +327,11 @@ def frames(f: Expr, exprs: list[Expr], variables: dict[str, Sym], moving: Abstra
     """One frame per seed for comparing `exprs` (and `f`); the variables not `moving` have
     direction zero."""
     out = []
-    base = assign_sizes([f, *exprs])
+    also = (*exprs, *variables.values())  # every symbol compared or moved needs a size and a value
+    base = assign_sizes([f, *also])
     for seed in SEEDS:
         dims = {k: v + seed for k, v in base.items()}
-        point = _np(find_point(f, {}, dims, seed))
+        point = _np(find_point(f, {}, dims, seed, also))
         for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
             point[s.name] = np.array([[float(dims[s.name])]])
         rng = np.random.default_rng(seed)

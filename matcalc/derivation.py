@@ -209,8 +209,9 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
 def _point_for(base: Expr, exprs: list[Expr], seed: int, defs: dict[str, Expr] | None) -> tuple[dict, dict]:
     """Sizes and float values at a point where `base` is defined, found as the gradient checks
     find theirs; a step's symbol (`defs`: name -> the step in the variables) takes its value."""
-    dims = assign_sizes([base] + exprs)
-    x0 = _np(find_point(base, {}, dims, seed))
+    also = (*exprs, *(defs or {}).values())
+    dims = assign_sizes([base, *also])
+    x0 = _np(find_point(base, {}, dims, seed, also))
     if defs:
         x0.update(zip(defs, numeric(list(defs.values()), x0, dims)))
     return dims, x0

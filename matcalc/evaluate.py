@@ -29,6 +29,8 @@ def _differential(e: Expr) -> str:
 
 
 def _leaf_numpy(e: Expr, env: dict, dims: dict[str, int]):
+    if isinstance(e, Sym) and e.name not in env and "dimension" in e.props:  # `/m`: the size m
+        return np.array([[float(dims[e.name])]])
     if isinstance(e, Sym):
         return env[e.name]
     if isinstance(e, Num):
@@ -39,6 +41,8 @@ def _leaf_numpy(e: Expr, env: dict, dims: dict[str, int]):
 
 
 def _leaf_sympy(e: Expr, env: dict, dims: dict[str, int]):
+    if isinstance(e, Sym) and e.name not in env and "dimension" in e.props:
+        return sympy.Matrix([[dims[e.name]]])
     if isinstance(e, Sym):
         return env[e.name]
     if isinstance(e, Num):

@@ -239,6 +239,7 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "fixed": lambda e: not e.has_d,
         "scalar": lambda e: e.is_scalar,
         "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
+        "onerow": lambda e: e.shape[0] == 1,
         "square": lambda e: e.shape[0] == e.shape[1],
         "simple": lambda e: isinstance(e, Sym) or (isinstance(e, Op) and e.op == "group"),
         "compound": lambda e: not isinstance(e, Sym) and not (isinstance(e, Op) and e.op == "group"),

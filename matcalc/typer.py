@@ -8,6 +8,7 @@ the dimensions still unknown and builds the tree through the canonical construct
 from __future__ import annotations
 
 import re
+from itertools import chain, count
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Union, cast
@@ -340,6 +341,7 @@ class Typer:
 
     def dim_arg(self, a: Syn) -> Dim:
         if a.kind == "number" and a.value.denominator == 1 and a.value > 0:
+            limits.check_dim(int(a.value), f"dimension in '{snippet(self.text, a)}'")
             return int(a.value)
         if a.kind == "name":
             return a.value
@@ -349,12 +351,12 @@ class Typer:
     def name_dims(self) -> None:
         """Give every dimension still unknown after pass 1 a fresh name, in order of appearance."""
         taken = {t for s in self.symbols.values() for t in s if isinstance(t, str)} | set(self.symbols)
-        pool = [n for n in DIM_NAMES if n not in taken] + [f"d{i}" for i in range(1, 100)]
+        pool = chain((n for n in DIM_NAMES if n not in taken), (f"d{i}" for i in count(1) if f"d{i}" not in taken))
         for _, shape in sorted(self.symbols.items()):
             for t in shape:
                 t = self.find(t)
                 if isinstance(t, Unknown):
-                    self.parent[t] = pool.pop(0)
+                    self.parent[t] = next(pool)
 
     def resolve(self, s: Syn, default: Dim | None = None) -> tuple[Dim, Dim]:
         shape = self.info[id(s)][0]
@@ -390,7 +392,7 @@ class Typer:
             assert bound is not None
             return bound
         if d == "dimension":
-            return Sym(s.value, (1, 1), frozenset({"dimension"}))
+            return al.dim_value(s.value)
         if d == "symbol":
             decl = self.decls.get(s.value)
             return Sym(s.value, self.resolve(s), decl.props if decl else frozenset())
@@ -471,11 +473,12 @@ class Typer:
 
 
 def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
-               ) -> list[tuple[str | None, Expr, Expr]]:
+               ) -> tuple[list[tuple[str | None, Expr, Expr]], dict[str, Sym]]:
     """Type a program (`Syn` of kind `program`): [(name or None, expr, local)] for its statements,
     typed together (one unification over all of them), each able to use the names defined before
     it. `expr` has the earlier steps inlined (kept whole by `group`); `local` is the statement as
-    written, with the earlier steps as symbols (nothing folded across steps)."""
+    written, with the earlier steps as symbols (nothing folded across steps). Also every symbol
+    written, typed, even one that folds away (`A - A`) or sits in a step the loss does not use."""
     t = Typer(text, decls or {})
     with limits.recursion_room():  # a long chain `a + b + ...` is a deep syntax tree
         for stmt in syn.args:
@@ -485,7 +488,8 @@ def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
         t.local = True
         local = [t.build(stmt) for stmt in syn.args]
     _check_constants(inlined + local)
-    return [(stmt.value if stmt.kind == "assign" else None, e, l) for stmt, e, l in zip(syn.args, inlined, local)]
+    statements = [(stmt.value if stmt.kind == "assign" else None, e, l) for stmt, e, l in zip(syn.args, inlined, local)]
+    return statements, {name: t.symbol_expr(name) for name in sorted(t.symbols)}
 
 
 def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,

@@ -102,7 +102,7 @@ def _check(r: Result, wrt: str, claim: str, names: Names, let) -> Verdict:
 def _values(f: Expr, exprs: list[Expr], seed: int) -> tuple[list[np.ndarray], dict, dict]:
     """Values at a random point; each seed uses other sizes, so that a factor 1/m shows as such."""
     dims = {k: v + seed for k, v in assign_sizes([f, *exprs]).items()}
-    point = _np(find_point(f, {}, dims, seed))
+    point = _np(find_point(f, {}, dims, seed, tuple(exprs)))
     for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
         point[s.name] = np.array([[float(dims[s.name])]])
     return values(exprs, point, dims), point, dims

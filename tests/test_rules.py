@@ -40,7 +40,7 @@ DIFF_RTOL = 1e-6
 IDENTITY_RTOL = 1e-10
 # Conditions that only say which part holds the differential; the sampler handles them by role.
 ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number", "simple", "compound"}
-SHAPE_CONDITIONS = {"scalar", "vector", "square"}  # declared: `scalar`, or a column vector `v_<name> x 1`
+SHAPE_CONDITIONS = {"scalar", "vector", "square", "onerow"}  # declared: `scalar`, a column vector, square, one row
 
 
 def rules_of(table: str, python: bool = False) -> list:
@@ -111,6 +111,8 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
             new[name] = Syn("add", None, (new[name], Syn("name", names[name] + "_2")))
         if "square" in c:
             decls.append(f"{names[name]}: s_{name} x s_{name} {props}")
+        elif "onerow" in c:
+            decls.append(f"{names[name]}: 1 x c_{name} {props}")
         elif props:
             decls.append(f"{names[name]}: {props}")
     new["ones"] = Syn("name", "O_ones")  # a constant whose size only the match can tell: type it as a

@@ -16,7 +16,7 @@ from .errors import MatcalcError, UnsupportedError
 from .expr import Dif, Expr, Op
 from .parser import Syn
 from .printing import to_text
-from .rewrite import Rule, first_match, index, instantiate, load_table, predicates
+from .rewrite import Rule, first_match, index, instantiate, predicates
 from .steps import Log
 
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from .errors import ShapeError
-from .expr import Eye, Expr, Num, Op, Sym, sort_key
+from .expr import Expr, Eye, Num, Op, Sym, sort_key
 from .limits import check_power_fold
 from .registry import OPS, SCALAR, Dim, Shape, fmt_shape
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from itertools import count
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Callable
 
 from . import algebra as al
@@ -13,11 +13,11 @@ from .adjoint import gradients
 from .check import CheckReport, verify
 from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
 from .differentiate import Differentiator
-from .labels import LANGS, word
-from .present import as_latex, as_markdown, as_text, steps_data
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
+from .labels import LANGS, word
 from .parser import Decl, parse_decls, parse_syn, snippet
+from .present import as_latex, as_markdown, as_text, steps_data
 from .printing import latex_name, to_latex, to_text
 from .registry import OPS, fmt_shape
 from .share import common_subexpressions
@@ -93,7 +93,8 @@ class Result:
                  for g in self.gradients.values()]
         body = " \\\\\n".join(rows)
         head = f"**{word('result', lang)}** ({word('layout', lang)}: {self.layout})"
-        return f"{as_markdown(self.derivation(lang, cite, transpose), lang)}\n{head}\n\n$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n"
+        return (f"{as_markdown(self.derivation(lang, cite, transpose), lang)}\n{head}\n\n"
+                f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n")
 
     @property
     def loss_name(self) -> str:
@@ -232,7 +233,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     for n, (_, g_v) in by_step.items():
         back: dict[Expr, Expr] = {Sym(n, g_v.shape): steps[n]}
         deltas[n] = grads[n] = simp(al.substitute(g_v, back))
-        if prog.local_loss is not None and n not in prog.local_loss.syms and not any(n in e.syms for e in prog.local.values()):
+        if (prog.local_loss is not None and n not in prog.local_loss.syms
+                and not any(n in e.syms for e in prog.local.values())):
             notes.append(f"the step {n} is not used by the loss; its gradient is zero")
     report = None
     if check:

@@ -234,7 +234,8 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
     for attempt in range(POINT_TRIES):
         point = sample_point(f, dims, seed + 1000 * (attempt // 3), attempt % 3, (*grads.values(), *also))
         try:
-            values = numeric(roots + square + kinks, _np(point), dims)
+            with np.errstate(all="ignore"):  # a point outside the domain is simply not taken
+                values = numeric(roots + square + kinks, _np(point), dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
         conditioned = all(np.linalg.cond(m) < 1e8 for m in values[len(roots):len(roots) + len(square)])

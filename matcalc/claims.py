@@ -308,7 +308,8 @@ def _number_value(syn: Syn, text: str, what: str) -> float | None:
     return out
 
 
-_ARITH: dict[str, Callable[..., float]] = {"neg": lambda a: -a, "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+_ARITH: dict[str, Callable[..., float]] = {"neg": lambda a: -a, "add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+          "mul": lambda a, b: a * b,
           "div": lambda a, b: a / b, "hadamard": lambda a, b: a * b, "ediv": lambda a, b: a / b,
           "pow": lambda a, b: a ** b, "epow": lambda a, b: a ** b, "transpose": lambda a: a}
 
@@ -323,7 +324,8 @@ class Frame:
     directions: dict[Dif, np.ndarray]
 
 
-def frames(f: Expr, exprs: list[Expr], variables: dict[str, Sym], moving: AbstractSet[str] | None = None) -> list[Frame]:
+def frames(f: Expr, exprs: list[Expr], variables: dict[str, Sym],
+           moving: AbstractSet[str] | None = None) -> list[Frame]:
     """One frame per seed for comparing `exprs` (and `f`); the variables not `moving` have
     direction zero."""
     out = []
@@ -364,4 +366,5 @@ def close(a: np.ndarray, b: np.ndarray, tol: float = TOL) -> bool:
     return bool(np.allclose(a, b, rtol=tol, atol=tol * scale))
 
 
-__all__ = ["Frame", "MatcalcError", "Names", "Reader", "Verdict", "close", "frames", "names_of", "rounded", "values", "where_of"]
+__all__ = ["Frame", "MatcalcError", "Names", "Reader", "Verdict", "close", "frames", "names_of", "rounded", "values",
+           "where_of"]

@@ -13,6 +13,7 @@ The lines are built by replaying the same rule tables the engine uses, on whole 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -22,8 +23,8 @@ from .check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
 from .errors import CheckError, UnsupportedError
 from .evaluate import numeric
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
-from .rewrite import first_match, index, instantiate, predicates
 from .printing import to_text
+from .rewrite import first_match, index, instantiate, predicates
 from .simplify import Simplifier
 
 MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
@@ -56,6 +57,10 @@ def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Li
             return Dif(e)
         return al.zero(e.shape) if preds["constant"](e) else DiffOf(e)
 
+    def pending_of(b: dict[str, Expr]) -> Callable[[str], Expr | None]:
+        """A rule's `dA` for a bound name A: the pending differential of what A is bound to."""
+        return lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None
+
     cur = pending(f)
     lines = [Line("differential", "", lhs, cur)]
     while len(lines) < MAX_LINES:
@@ -63,8 +68,7 @@ def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Li
         if target is None:
             break
         rule, b = _rule_for(rules(target.expr), target.expr, preds)
-        rhs = instantiate(rule, rule.rhs, b, target.shape,
-                          lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None)
+        rhs = instantiate(rule, rule.rhs, b, target.shape, pending_of(b))
         cur = al.substitute(cur, {target: rhs})
         lines.append(Line("differential", rule.name, lhs, cur))
     return lines
@@ -165,9 +169,9 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
     differential/trace line evaluates to the directional derivative of f (a pending d(e) is
     evaluated by central differences of e), and each gradient line to the same matrix as the
     line before. The point is check.py's (sizes and values where `base`, else f, is defined; each
-    step's symbol in `defs` holding its value there), or `at` = (dims, values) when given. Returns the largest disagreement relative to the values
-    compared; raises CheckError above `tol` (or above the differences' own error estimate, when
-    that is larger but below MAX_FD_ERR)."""
+    step's symbol in `defs` holding its value there), or `at` = (dims, values) when given. Returns the
+    largest disagreement relative to the values compared; raises CheckError above `tol` (or above the
+    differences' own error estimate, when that is larger but below MAX_FD_ERR)."""
     if at is None:
         at = _point_for(base if base is not None else f, [f] + [ln.expr for ln in lines], seed, defs)
     dims, x0 = at[0], dict(at[1])

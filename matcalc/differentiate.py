@@ -7,7 +7,7 @@ from __future__ import annotations
 from .errors import UnsupportedError
 from .expr import Dif, Expr, Op, Sym
 from .printing import to_text
-from .rewrite import first_match, index, instantiate, load_table, predicates
+from .rewrite import first_match, index, instantiate, predicates
 from .steps import Log
 
 

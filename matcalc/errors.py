@@ -12,8 +12,22 @@ class ParseError(MatcalcError):
     def __init__(self, message: str, text: str = "", pos: int | None = None) -> None:
         self.text, self.pos = text, pos
         if text and pos is not None:
-            message = f"{message}\n  {text}\n  {' ' * pos}^"
+            message += _caret(text, pos)
         super().__init__(message)
+
+
+WINDOW = 60  # characters shown on each side of the offending position
+
+
+def _caret(text: str, pos: int) -> str:
+    """The offending line (its line number if the text has several), cut to a window around
+    `pos`, and a caret under `pos`."""
+    start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+    line, col = text[start:len(text) if end < 0 else end], pos - start
+    cut = max(0, col - WINDOW)
+    shown = ("..." if cut else "") + line[cut:col + WINDOW] + ("..." if col + WINDOW < len(line) else "")
+    where = f" (line {text.count(chr(10), 0, pos) + 1})" if "\n" in text else ""
+    return f"{where}\n  {shown}\n  {' ' * (col - cut + (3 if cut else 0))}^"
 
 
 class ShapeError(MatcalcError):

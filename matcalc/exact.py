@@ -14,8 +14,8 @@ independently of the engine's rule tables:
 Over the rationals, the values of transcendental functions are opaque (`OPAQUE`): a derivative
 that does not need them (that of log(det(X'*X))) stays exact, one that does raises NotExact and
 is redone in floats. Matrices are lists of rows. An operator without a rule here raises
-`Unsupported` (the caller then falls back to SymPy's symbolic derivative); a derivative asked for at a kink (relu, abs, ... at
-exactly 0) raises `AtKink`; a value that does not exist (log of a negative number, a singular
+`Unsupported` (the caller then falls back to SymPy's symbolic derivative); a derivative asked for at a
+kink (relu, abs, ... at exactly 0) raises `AtKink`; a value that does not exist (log of a negative number, a singular
 inverse) raises `DomainError`.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ class _Opaque:
     def _undecided(self, *_: object):
         raise NotExact("a transcendental value is needed")
 
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __float__ = __int__ = _undecided  # type: ignore
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __float__ = __int__ = _undecided
     __hash__ = None  # type: ignore[assignment]
 
 

@@ -114,7 +114,7 @@ class Eye(Expr):
         _finish(self, 2, str(self.n))
 
     @property
-    def shape(self) -> Shape:  # type: ignore[override]
+    def shape(self) -> Shape:
         return (self.n, self.n)
 
     def _fields(self) -> tuple:
@@ -132,7 +132,7 @@ class Dif(Expr):
         object.__setattr__(self, "has_d", True)
 
     @property
-    def shape(self) -> Shape:  # type: ignore[override]
+    def shape(self) -> Shape:
         return self.var.shape
 
     def _fields(self) -> tuple:
@@ -150,7 +150,7 @@ class DiffOf(Expr):
         object.__setattr__(self, "has_d", True)
 
     @property
-    def shape(self) -> Shape:  # type: ignore[override]
+    def shape(self) -> Shape:
         return self.expr.shape
 
     @property

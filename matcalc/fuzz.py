@@ -54,7 +54,7 @@ from . import cli
 from .api import grad
 from .errors import CheckError, DomainError, MatcalcError, UnsupportedError
 from .evaluate import numeric
-from .expr import PROPERTIES, Eye, Op, Sym, walk
+from .expr import PROPERTIES, Expr, Eye, Op, Sym, walk
 from .latex_in import latex_to_text
 from .parser import Decl, parse_decls, parse_syn
 from .printing import to_text
@@ -883,7 +883,7 @@ def _where_env(r, model: Model) -> dict:
     return {**model.step_syms, **{n: e for n, e in r.where}}
 
 
-def _strip_groups(e):
+def _strip_groups(e: Expr) -> Expr:
     """The tree without `group` nodes (which only mark a program's steps)."""
     done: dict = {}
     for node in walk([e]):

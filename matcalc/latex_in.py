@@ -12,7 +12,8 @@ from .registry import FUNCTION_NAMES
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\[,;!: ]|\\\||[A-Za-z]|\d+(?:\.\d+)?|\S")
 _FUNCS = {"tr", "det", "logdet", "inv", "diag", "sum", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid",
-          "relu", "softmax", "log_softmax", "logsumexp", "softplus", "abs", "sign", "norm1", "norm2"} | set(FUNCTION_NAMES)
+          "relu", "softmax", "log_softmax", "logsumexp", "softplus", "abs", "sign", "norm1", "norm2"
+          } | set(FUNCTION_NAMES)
 _COMMANDS = {r"\odot": ".*", r"\circ": ".*", r"\oslash": "./", r"\cdot": "*", r"\times": "*", r"\sigma": "sigmoid",
              r"\tanh": "tanh", r"\exp": "exp", r"\log": "log", r"\det": "det", r"\sin": "sin", r"\cos": "cos",
              r"\lambda": "lam", r"\top": "T", r"\left": "", r"\right": "", r"\bigg": "", r"\big": "", r"\Big": "",
@@ -32,7 +33,8 @@ def latex_to_text(src: str, symbols: frozenset[str] | set[str] = frozenset()) ->
     text = re.sub(r"\\(?:mathrm|operatorname|text)\{d\}\s*(?=\\left|\\[bB]igg?|\()", r"\\differential ", text)
     text = re.sub(r"\\log\s*\\det(?![A-Za-z])", r"\\operatorname{logdet}", text)
     text = re.sub(r"\\log\s*\\operatorname\{softmax\}", r"\\operatorname{log_softmax}", text)
-    text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?", lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
+    text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?",
+                  lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
                   text)  # the differential dX (or dW_1) is one name
     toks = _TOKEN.findall(text)
     out, _ = _expr(toks, 0, src, stop=None)
@@ -202,5 +204,5 @@ def _juxtapose(items: list[list[str]], src: str) -> list[str]:
 
 
 def _join(tokens: list[str]) -> str:
-    return " ".join(tokens).replace(_DIFF + " (", "d(").replace(_DIFF, "d").replace("( ", "(").replace(" )", ")").replace(" '", "'").replace(" .^ ", ".^") \
-        .replace(" ^ ", "^")
+    return " ".join(tokens).replace(_DIFF + " (", "d(").replace(_DIFF, "d").replace("( ", "(").replace(" )", ")") \
+        .replace(" '", "'").replace(" .^ ", ".^").replace(" ^ ", "^")

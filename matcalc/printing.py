@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .algebra import value_of, exponent, neg, power, split_coef
+from .algebra import exponent, neg, power, split_coef, value_of
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
-from .registry import OPS, SCALAR
+from .registry import OPS
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 

@@ -278,7 +278,8 @@ def _rows() -> list[OpInfo]:
     claims = [  # a matrix written out entry by entry, and one entry of a matrix: `[u(1)*x(1), ...]`
         OpInfo("literal", None, _literal_shape, _np_literal, _sp_literal, r"\begin{{bmatrix}}{0}\end{{bmatrix}}",
                calculus=False),
-        OpInfo("entry", 3, _to_scalar, lambda a, i, j: a[int(i[0, 0]) - 1:int(i[0, 0]), int(j[0, 0]) - 1:int(j[0, 0])].copy(),
+        OpInfo("entry", 3, _to_scalar,
+               lambda a, i, j: a[int(i[0, 0]) - 1:int(i[0, 0]), int(j[0, 0]) - 1:int(j[0, 0])].copy(),
                lambda a, i, j: sympy.Matrix([[a[int(i[0, 0]) - 1, int(j[0, 0]) - 1]]]), "{0}_{{{1}{2}}}",
                calculus=False),
     ]

@@ -177,6 +177,12 @@ def _match_name(name: str, e: Expr, b: Binds) -> Iterator[Binds]:
     yield {**b, name: e}
 
 
+def _may_be_product(p: Syn) -> bool:
+    """Whether pattern `p` can match a product of several factors (a name can match anything)."""
+    heads = pattern_heads(p)
+    return heads is None or bool(heads & {"matmul", "mul"})
+
+
 def _match_commutative(p: Syn, e: Expr, b: Binds, op: str) -> Iterator[Binds]:
     if not (isinstance(e, Op) and e.op == op):
         return
@@ -190,8 +196,16 @@ def _match_commutative(p: Syn, e: Expr, b: Binds, op: str) -> Iterator[Binds]:
 
 
 def _match_splits(p: Syn, e: Op, b: Binds) -> Iterator[Binds]:
+    """`P*Q` against a product f1*...*fn: every split into a left and a right part. A side whose
+    pattern can only match one factor (`inv(A)`, `A'`) is tried with one factor only, so a long
+    product costs O(n) splits, not O(n) products of O(n) factors each."""
     f = e.args
-    for i in range(1, len(f)):
+    splits = range(1, len(f))
+    if not _may_be_product(p.args[0]):
+        splits = range(1, 2)
+    elif not _may_be_product(p.args[1]):
+        splits = range(len(f) - 1, len(f))
+    for i in splits:
         for b2 in match(p.args[0], al.matmul(*f[:i]), b):
             yield from match(p.args[1], al.matmul(*f[i:]), b2)
 

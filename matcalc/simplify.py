@@ -6,13 +6,12 @@ sub-expressions are simplified once and stay shared.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from itertools import combinations
 
 from . import algebra as al
 from .expr import Expr, Num, Op
 from .registry import OPS
-from .rewrite import PYTHON_RULES, index, instantiate, load_table, match, holds, predicates, python_rule
+from .rewrite import PYTHON_RULES, holds, index, instantiate, load_table, match, predicates, python_rule
 from .steps import Log
 
 
@@ -60,7 +59,7 @@ def factor_common(e: Expr) -> Expr | None:
     best: tuple[int, str, Expr] | None = None
     for side, pick in (("right", -1), ("left", 0)):
         groups: dict[Expr, int] = {}
-        for scalars, factors in parts:
+        for _scalars, factors in parts:
             if len(factors) >= 2:
                 groups[factors[pick]] = groups.get(factors[pick], 0) + 1
         for f, n in groups.items():

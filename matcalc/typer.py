@@ -8,9 +8,9 @@ the dimensions still unknown and builds the tree through the canonical construct
 from __future__ import annotations
 
 import re
-from itertools import chain, count
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain, count
 from typing import Callable, Union, cast
 
 from . import algebra as al
@@ -273,6 +273,8 @@ class Typer:
         if len(s.args) != 1:
             raise ParseError(f"{f} takes one argument, got {len(s.args)}", self.text, s.span[0])
         a = self.infer(s.args[0])
+        if id(s.args[0]) in self.numbers and not OPS[f].elementwise:  # softmax(0), diag(2): a scalar
+            self.make_scalar(s.args[0], a, "a number as an argument")
         if f == "diag":
             if self.find(a[1]) == 1:
                 return (a[0], a[0]), "diag"
@@ -282,8 +284,6 @@ class Typer:
             self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
         if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
-        elif id(s.args[0]) in self.numbers:  # softmax(0): a number alone is a scalar, not broadcast
-            self.make_scalar(s.args[0], a, "a number as an argument")
         # shape rules treat dimensions as opaque values, so they pass unknowns through
         return OPS[f].shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), f
 
@@ -301,7 +301,7 @@ class Typer:
         return Op("literal", (Num(Fraction(0), (len(s.args), len(s.args[0].args))), *entries))
 
     def infer_entry(self, s: Syn) -> tuple[ShapeT, str]:
-        shape = self.symbol_shape(s.value)
+        self.symbol_shape(s.value)  # registers the symbol's shape
         if len(s.args) not in (1, 2) or not all(a.kind == "number" and a.value.denominator == 1 and a.value > 0
                                                 for a in s.args):
             raise ParseError(f"an entry is {s.value}(i) or {s.value}(i,j) with positive integers", self.text,

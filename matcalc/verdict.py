@@ -90,7 +90,7 @@ def _check(r: Result, wrt: str, claim: str, names: Names, let) -> Verdict:
         if c.shape == (g.shape[1], g.shape[0]) and _same(r.loss, al.transpose(c), g):
             kinds.append({"kind": "transpose", "detail": "the claim is the transpose of the gradient"})
         return Verdict("wrong", r[wrt].text, kinds)
-    undefined = _undefined(r.loss, c)
+    undefined = _undefined(r.loss, c, g)
     if undefined:
         return Verdict("wrong", r[wrt].text, [undefined], _counterexample(r.loss, c, g))
     if _same(r.loss, c, g):
@@ -99,19 +99,20 @@ def _check(r: Result, wrt: str, claim: str, names: Names, let) -> Verdict:
     return Verdict("wrong", r[wrt].text, _diagnose(r, wrt, c, g, names.loss_text, let), _counterexample(r.loss, c, g))
 
 
-def _values(f: Expr, exprs: list[Expr], seed: int) -> tuple[list[np.ndarray], dict, dict]:
-    """Values at a random point; each seed uses other sizes, so that a factor 1/m shows as such."""
+def _values(f: Expr, exprs: list[Expr], seed: int, truth: Expr | None = None) -> tuple[list[np.ndarray], dict, dict]:
+    """Values at a random point (where the loss and the true gradient `truth` are defined); each
+    seed uses other sizes, so that a factor 1/m shows as such."""
     dims = {k: v + seed for k, v in assign_sizes([f, *exprs]).items()}
-    point = _np(find_point(f, {}, dims, seed, tuple(exprs)))
+    point = _np(find_point(f, {"truth": truth} if truth is not None else {}, dims, seed, tuple(exprs)))
     for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
         point[s.name] = np.array([[float(dims[s.name])]])
     return values(exprs, point, dims), point, dims
 
 
-def _undefined(f: Expr, c: Expr) -> dict | None:
-    """A diagnosis when the claim is not finite where the loss and its gradient are."""
+def _undefined(f: Expr, c: Expr, g: Expr) -> dict | None:
+    """A diagnosis when the claim is not finite where the loss and its gradient `g` are."""
     for seed in SEEDS:
-        (vc,), _, _ = _values(f, [c], seed)
+        (vc,), _, _ = _values(f, [c], seed, g)
         if not np.all(np.isfinite(vc)):
             return {"kind": "undefined", "detail": "the claim is not finite where the loss is defined (a division "
                     "by zero, the log of a non-positive value, an overflow?)"}
@@ -120,7 +121,7 @@ def _undefined(f: Expr, c: Expr) -> dict | None:
 
 def _same(f: Expr, a: Expr, b: Expr) -> bool:
     for seed in SEEDS:
-        (va, vb), _, _ = _values(f, [a, b], seed)
+        (va, vb), _, _ = _values(f, [a, b], seed, b)
         if not close(va, vb):
             return False
     return True
@@ -283,7 +284,8 @@ def _ratio(runs: list[tuple[float, float]]) -> list[dict]:
         return []
     if abs(ks[0] + 1) < 1e-7:
         return [{"kind": "sign", "detail": "the claim has the wrong sign"}]
-    return [{"kind": "factor", "detail": f"the claim is {Fraction(ks[0]).limit_denominator(1000)} times the differential"}]
+    factor = Fraction(ks[0]).limit_denominator(1000)
+    return [{"kind": "factor", "detail": f"the claim is {factor} times the differential"}]
 
 
 def check_file(path: str) -> list[tuple[str, Verdict | MatcalcError]]:

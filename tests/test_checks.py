@@ -120,7 +120,8 @@ def test_exact_forward_mode_matches_textbook_derivatives() -> None:
     assert ev.value(_op("det", X))[0][0] == 7
     assert ev.tangent(_op("det", X), {"X": e11})[0][0] == 5  # cofactor of entry (1,1)
     d_inv = ev.tangent(_op("inv", X), {"X": e11})
-    assert d_inv == [[F.num(Fraction(-25, 49)), F.num(Fraction(5, 49))], [F.num(Fraction(15, 49)), F.num(Fraction(-3, 49))]]
+    assert d_inv == [[F.num(Fraction(-25, 49)), F.num(Fraction(5, 49))],
+                     [F.num(Fraction(15, 49)), F.num(Fraction(-3, 49))]]
 
 
 def _op(name, *args):

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.check import assign_sizes, find_point, _np
+from matcalc.check import _np, assign_sizes, find_point
 from matcalc.evaluate import numeric
 from matcalc.printing import to_text
 

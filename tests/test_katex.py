@@ -27,17 +27,17 @@ import re
 import sys
 from typing import NamedTuple
 
+import katex
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from katex import ROOT, extract_math, katex_version, render
+from test_cookbook import CASES
+from test_networks import BATCH, BATCH_LET, TWO_LAYER
 
 import matcalc
-import katex
-from katex import ROOT, extract_math, katex_version, render
 from matcalc.cli import main as cli_main
 from matcalc.errors import MatcalcError
 from matcalc.registry import FUNCTION_NAMES
-from test_cookbook import CASES
-from test_networks import BATCH, BATCH_LET, TWO_LAYER
 
 pytestmark = pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
 

@@ -2,9 +2,9 @@
 import pytest
 
 import matcalc
+from matcalc.check import _np, assign_sizes, find_point
 from matcalc.cli import main
 from matcalc.evaluate import numeric
-from matcalc.check import assign_sizes, find_point, _np
 from matcalc.share import dag_size
 
 

@@ -30,8 +30,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ("lark", "numpy", "sympy", "mpmath")  # runtime requirements, and sympy's own
-IGNORE = shutil.ignore_patterns(".git", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache",
-                                ".hypothesis", ".venv", "venv", ".mypy_cache", ".ruff_cache")
+IGNORE = shutil.ignore_patterns(".git", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "*.pyc",
+                                ".pytest_cache", ".hypothesis", ".venv", "venv", ".mypy_cache", ".ruff_cache")
 TIMEOUT = 120
 
 

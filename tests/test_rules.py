@@ -30,8 +30,16 @@ from matcalc.evaluate import numeric
 from matcalc.expr import PROPERTIES, Dif, Expr, Op, Sym, walk
 from matcalc.parser import Syn, parse_decls, parse_syn
 from matcalc.printing import to_text
-from matcalc.rewrite import (PYTHON_RULES, Rule, first_match, instantiate, is_scalar_var, load_table, parse_rule,
-                             predicates)
+from matcalc.rewrite import (
+    PYTHON_RULES,
+    Rule,
+    first_match,
+    instantiate,
+    is_scalar_var,
+    load_table,
+    parse_rule,
+    predicates,
+)
 from matcalc.typer import CONSTRUCTORS, to_expr
 
 SEEDS = (0, 1, 2)
@@ -268,7 +276,7 @@ def check_differential(rule: Rule, seed: int) -> None:
         wrt = frozenset(inst.values) - frozen
         b = matching(rule, e, predicates(wrt))
 
-        def differential_of(name: str) -> Expr | None:
+        def differential_of(name: str, b: dict = b, wrt: frozenset = wrt) -> Expr | None:
             if not (name.startswith("d") and name[1:] in b):
                 return None
             part = b[name[1:]]
@@ -281,7 +289,7 @@ def check_differential(rule: Rule, seed: int) -> None:
         env = {**inst.values, **{dname(k): v for k, v in inst.directions.items()}}
         got = numeric([rhs], env, inst.sizes)[0]
 
-        def along(t: float) -> np.ndarray:
+        def along(t: float, e: Expr = e, inst: Instance = inst) -> np.ndarray:
             moved = {k: v + t * inst.directions[k] for k, v in inst.values.items()}
             return numeric([e], moved, inst.sizes)[0]
 

@@ -37,7 +37,8 @@ def _program_derivative(prog_text: str, step: str, let: str, point: dict, direct
 
 CASES = [
     ("s1 = exp(a); L = log(s1)", "s1", "a: scalar", {"a": np.array([[0.3]])}),
-    ("s1 = inv(S); L = det(s1)", "s1", "S: 3 x 3", {"S": np.array([[2.0, 0.3, 0.1], [0.2, 1.5, 0.4], [0.1, 0.3, 1.8]])}),
+    ("s1 = inv(S); L = det(s1)", "s1", "S: 3 x 3",
+     {"S": np.array([[2.0, 0.3, 0.1], [0.2, 1.5, 0.4], [0.1, 0.3, 1.8]])}),
     ("h1 = -4; h2 = h1/2; L = h2/a", "h1", "a: scalar", {"a": np.array([[0.7]])}),
     ("u = x.^2; v = u.^3; L = sum(v) + sum(u)", "u", "x: 3", {"x": np.array([[0.5], [-0.4], [1.1]])}),
     ("t = x'; L = t*x + sum(exp(x))", "t", "x: 2", {"x": np.array([[0.5], [-0.4]])}),

@@ -361,7 +361,8 @@ def test_odd_claims_give_a_verdict_or_an_input_error(claim, capsys) -> None:
 
 @pytest.mark.parametrize("lines", [
     [], "", "prose only", ["df = ", "= x"], ["df/dq = x", "= x"], ["dA/dx = x", "= x"], [3, 4],
-    "\\begin{align*} a &= b \\\\ &= c", ["df = d(d(x))", "= x"], ["df = d()", "= x"], [r"\frac{\partial}{\partial} &= x", "&= x"],
+    "\\begin{align*} a &= b \\\\ &= c", ["df = d(d(x))", "= x"], ["df = d()", "= x"],
+    [r"\frac{\partial}{\partial} &= x", "&= x"],
 ])
 def test_odd_chains_give_a_verdict_or_an_input_error(lines) -> None:
     try:

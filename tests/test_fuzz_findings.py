@@ -1,0 +1,76 @@
+"""One regression test per class of defect the fuzz harness found (benchmarks/fuzz.py)."""
+from __future__ import annotations
+
+import pytest
+
+import matcalc
+from matcalc.cli import main
+
+
+def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_symbol_that_cancels_has_a_zero_gradient_not_an_error() -> None:
+    r = matcalc.grad("norm2(A - A)", "A")
+    assert r["A"].text == "zeros(n,m)" and any("does not occur in the loss once" in n for n in r.notes)
+
+
+def test_symbols_of_unused_steps_get_values_in_every_check(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _cli(capsys, "check", "s1 = 1 + a^2; L = sum(0.1*r)", "--wrt", "a", "--claim", "2*a",
+                        "--let", "r: 1 x D; a: scalar")
+    assert code == 1 and out.startswith("wrong") and "the gradient is 0" in out
+    code, out, _ = _cli(capsys, "grad", "a1 = -A; L = norm1(B)", "--wrt", "A", "--wrt", "a1", "--steps",
+                        "--format", "markdown")
+    assert code == 0 and r"\frac{\partial L}{\partial A} &= \mathbf{0}" in out
+    code, out, _ = _cli(capsys, "check", "delta1 = 3*tanh(x); loss = step(abs(a))", "--claim-differential", "df = 0")
+    assert code == 0 and out.startswith("correct")
+
+
+def test_a_dimension_used_as_a_number_has_a_size_in_the_checks() -> None:
+    r = matcalc.grad("h1 = r - r; delta2 = x; f = a/k", ["x", "a"], "a: scalar; r: 1 x k; x: k")
+    assert r.check is not None and r.check.summary().startswith("verified") and r["a"].text in ("1/k", "k^-1")
+
+
+def test_claims_may_use_the_dimension_names_of_the_loss() -> None:
+    assert matcalc.check("tr(log_softmax(A))", "A", "eye(n) - softmax(A)", "A: invertible")
+
+
+def test_verdicts_compare_where_the_true_gradient_is_defined() -> None:
+    assert matcalc.check("delta1 = diag(a + b); delta2 = abs(A); E = tr(norm2(delta1))", "a",
+                         "diag(diag(a + b)/norm2(diag(a + b)))", "A: n x n spd; a, b: scalar")
+
+
+def test_softmax_of_one_row_is_one_and_its_loss_has_a_finite_gradient() -> None:
+    r = matcalc.grad("z1 = x; f = norm2(log(softmax(r))) + sum(z1)", ["r", "x"], "x: vector(p); r: 1 x q")
+    assert r["r"].text == "zeros(1,q)" and r.check is not None and r.check.summary().startswith("verified")
+
+
+def test_a_number_alone_in_a_call_is_a_scalar() -> None:
+    r = matcalc.grad("sigmoid(abs(diag(2)))^0.5 + sum(x)", "x", "x: 2")
+    assert r["x"].text == "ones(2)"
+    r = matcalc.grad("diag(exp(diag(1.5))/sum(x))", "x", "x: k positive")
+    back = matcalc.parse(r["x"].text, "x: k positive")
+    assert back == r["x"].expr
+
+
+def test_a_zero_derivative_is_confirmed_within_rounding() -> None:
+    for seed in range(8):
+        r = matcalc.grad("tr(a) + x'*A*x - a", ["a", "A"], "a: scalar; x: m probability; A: m x m diagonal",
+                         seed=seed)
+        assert r["a"].text == "0" and r.check is not None and r.check.summary().startswith("verified")
+
+
+def test_a_parse_error_shows_only_the_offending_line(capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _cli(capsys, "check", "x'*x", "--wrt", "x", "--claim", "2*x\n+ (")
+    assert code == 2 and err.startswith("matcalc: ParseError:") and "(line 1)" in err and "+ (" not in err
+
+
+def test_declared_sizes_too_large_to_check_are_not_called_verified() -> None:
+    r = matcalc.grad("tr(X)", "X", "X: 1000000 x 1000000")
+    assert r.check is not None and r.check.summary().startswith("not verified (a declared size 1000000")
+    r = matcalc.grad("tr(inv(X)*A)", "X", "X: 30 x 30")
+    assert r.check is not None and r.check.summary().startswith("verified: numeric")
+    assert "SymPy" not in r.check.summary()

@@ -34,15 +34,17 @@ import re
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from sympy.core.cache import clear_cache  # noqa: E402
+
 import matcalc  # noqa: E402
 from matcalc.share import dag_size  # noqa: E402
-from sympy.core.cache import clear_cache  # noqa: E402
 
 TARGET_CASE_MS = 5.0  # median derivation per catalogue case
 TARGET_MLP64_S = 1.0  # MLP with L=64
@@ -145,7 +147,8 @@ def load_catalogue() -> tuple[str, list[tuple[str, str, list[str], str]]]:
         spec.loader.exec_module(mod)
         raw = mod.CASES
     except Exception as err:  # noqa: BLE001 -- a benchmark falls back, it does not fail
-        return f"built-in list (could not load tests/test_cookbook.py CASES: {type(err).__name__}: {err})", BUILTIN_CASES
+        return (f"built-in list (could not load tests/test_cookbook.py CASES: {type(err).__name__}: {err})",
+                BUILTIN_CASES)
     items = raw.items() if isinstance(raw, dict) else enumerate(raw)
     cases = []
     for key, c in items:
@@ -175,7 +178,8 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
     source, cases = load_catalogue()
     print(f"(a) catalogue: {source}")
     print(f"    derivation: median of {repeats} runs of grad(..., check=False); "
-          f"check: median of {check_repeats} runs of grad(..., check=True) minus the derivation, SymPy's cache cleared before each")
+          f"check: median of {check_repeats} runs of grad(..., check=True) minus the derivation, "
+          "SymPy's cache cleared before each")
     width = min(50, max(len(n) for n, *_ in cases))
     head = f"    {'case':<{width}}  {'derive ms':>9}  {'check ms':>9}  {'target':>6}  gradient"
     print(head)
@@ -186,12 +190,12 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
         try:
             r = matcalc.grad(loss, wrt=wrt, let=let, check=False)
             gc.collect()  # the previous case's check leaves garbage behind
-            d = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=False), repeats)
+            d = median_time(partial(matcalc.grad, loss, wrt=wrt, let=let, check=False), repeats)
         except Exception as err:  # noqa: BLE001 -- report and go on
             print(f"    {label:<{width}}  {'error':>9}  {'':>9}  {'':>6}  {type(err).__name__}: {err}")
             continue
         try:  # exactly what check=True adds: grad(check=True) minus grad(check=False)
-            c = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=True), check_repeats,
+            c = median_time(partial(matcalc.grad, loss, wrt=wrt, let=let, check=True), check_repeats,
                             setup=clear_cache) - d
             check = f"{c * 1e3:9.1f}"
         except Exception as err:  # noqa: BLE001
@@ -200,11 +204,13 @@ def bench_catalogue(repeats: int, check_repeats: int) -> list[float]:
         derive.append(d)
         ok = "ok" if d * 1e3 < TARGET_CASE_MS else "SLOW"
         text = "; ".join(f"{n}: {g.text}" for n, g in r.gradients.items())
-        print(f"    {label:<{width}}  {d * 1e3:9.2f}  {check}  {ok:>6}  {text[:60] + ('...' if len(text) > 60 else '')}")
+        shown = text[:60] + ('...' if len(text) > 60 else '')
+        print(f"    {label:<{width}}  {d * 1e3:9.2f}  {check}  {ok:>6}  {shown}")
     if derive:
         med = statistics.median(derive)
         print(f"    median over {len(derive)} cases: {med * 1e3:.2f} ms, max {max(derive) * 1e3:.2f} ms "
-              f"(target: median under {TARGET_CASE_MS:g} ms per case -> {'met' if med * 1e3 < TARGET_CASE_MS else 'NOT met'}; "
+              f"(target: median under {TARGET_CASE_MS:g} ms per case -> "
+              f"{'met' if med * 1e3 < TARGET_CASE_MS else 'NOT met'}; "
               f"{sum(d * 1e3 < TARGET_CASE_MS for d in derive)}/{len(derive)} cases under it)")
     return derive
 
@@ -242,7 +248,7 @@ def bench_mlp(depths: list[int], repeats: int, shapes: str) -> None:
         loss, wrt, let = mlp(L, shapes)
         try:
             r = matcalc.grad(loss, wrt=wrt, let=let, check=False)
-            t = median_time(lambda: matcalc.grad(loss, wrt=wrt, let=let, check=False), repeats)
+            t = median_time(partial(matcalc.grad, loss, wrt=wrt, let=let, check=False), repeats)
         except Exception as err:  # noqa: BLE001
             print(f"    {L:>3}  {len(loss):>10}  error: {type(err).__name__}: {err}")
             continue
@@ -282,8 +288,8 @@ def program(L: int, activation: str = "tanh", shapes: str = "square") -> tuple[s
 
 
 def bench_program(depths: list[int], repeats: int, shapes: str, activation: str, show: bool) -> None:
-    print(f"(c) program family, {shapes} weights, {activation} hidden layers: z1 = W1*x + b1; h1 = {activation}(z1); ...; "
-          f"L = -y'*log(softmax(zL))")
+    print(f"(c) program family, {shapes} weights, {activation} hidden layers: "
+          f"z1 = W1*x + b1; h1 = {activation}(z1); ...; L = -y'*log(softmax(zL))")
     print(f"    wrt W1..WL and b1..bL, check=False, median of {repeats} runs")
     head = (f"    {'L':>3}  {'prog chars':>10}  {'derive ms':>10}  {'ms / L':>7}  {'nodes':>6}  {'nodes / L':>9}  "
             f"{'chars':>6}  {'chars / L':>9}  {'where':>5}")
@@ -294,7 +300,7 @@ def bench_program(depths: list[int], repeats: int, shapes: str, activation: str,
         text, wrt, let = program(L, activation, shapes)
         try:
             r = matcalc.grad(text, wrt=wrt, let=let, check=False)
-            t = median_time(lambda: matcalc.grad(text, wrt=wrt, let=let, check=False), repeats)
+            t = median_time(partial(matcalc.grad, text, wrt=wrt, let=let, check=False), repeats)
         except Exception as err:  # noqa: BLE001
             print(f"    {L:>3}  {len(text):>10}  error: {type(err).__name__}: {str(err)[:200]}")
             continue
@@ -349,7 +355,8 @@ def _stats(label: str, times: list[float]) -> None:
     times = sorted(times)
     p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
     ok = p95 < TARGET_CHECK_P95_S and times[-1] < TARGET_CHECK_MAX_S
-    print(f"    {label}: n={len(times)}, median {statistics.median(times):.3f} s, p95 {p95:.3f} s, max {times[-1]:.3f} s "
+    print(f"    {label}: n={len(times)}, median {statistics.median(times):.3f} s, p95 {p95:.3f} s, "
+          f"max {times[-1]:.3f} s "
           f"(targets: p95 < {TARGET_CHECK_P95_S:g} s, max < {TARGET_CHECK_MAX_S:g} s -> {'met' if ok else 'NOT met'})")
 
 

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import sys
 
+from _helpers import banner, random_point, show, summary, values
 
 import matcalc
-from _helpers import banner, random_point, show, summary, values
 
 LAYER = ("y = W*x + b; E = u'*y", ["x", "W", "b", "y"], "x: 3; W: 2 x 3; b: 2; u: 2")
 BATCH_LAYER = ("y = W*X + b*ones(m)'; E = sum(U.*y)/m", ["X", "W", "b", "y"], "X: 3 x m; W: 2 x 3; b: 2; U: 2 x m")

@@ -9,8 +9,9 @@ where x2 belongs in entry (1,2): matcalc names the misplaced entry.
 """
 from __future__ import annotations
 
-import matcalc
 from batched_network import NETWORK, NETWORK_LET
+
+import matcalc
 
 CLAIMS = [
     # (note, what, loss, wrt, claim, let)

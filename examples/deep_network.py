@@ -21,9 +21,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from _helpers import banner, close, random_point, show, summary, values
 
 import matcalc
-from _helpers import banner, close, random_point, show, summary, values
 
 SIZES = (4, 5, 3, 2)  # M0 (input), M1, M2, M3 (output): sizes for the numeric evaluation
 

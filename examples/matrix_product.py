@@ -20,9 +20,9 @@ Run: python examples/matrix_product.py
 from __future__ import annotations
 
 import numpy as np
+from _helpers import banner, close, random_point, show, summary, values
 
 import matcalc
-from _helpers import banner, close, random_point, show, summary, values
 
 CASES = {
     # name: (program, wrt, declarations)

@@ -18,9 +18,9 @@ Run: python examples/scalar_graph.py
 from __future__ import annotations
 
 import numpy as np
+from _helpers import banner, show, summary, values
 
 import matcalc
-from _helpers import banner, show, summary, values
 
 SCALARS = "x, w, w1, w2, b, y: scalar"
 WORKED = {

@@ -23,9 +23,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from _helpers import banner, close, random_point, show, summary, values
 
 import matcalc
-from _helpers import banner, close, random_point, show, summary, values
 
 LOSS = "l = -y'*log(softmax(a))"
 NETWORK = "a1 = W1*x; h1 = sigmoid(a1); a2 = W2*h1; l = -y'*log(softmax(a2))"

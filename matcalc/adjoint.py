@@ -12,10 +12,11 @@ import heapq
 from itertools import count
 
 from . import algebra as al
-from .errors import MatcalcError, UnsupportedError
+from .errors import MatcalcError, ShapeError, UnsupportedError
 from .expr import Dif, Expr, Op
 from .parser import Syn
 from .printing import to_text
+from .registry import fmt_shape
 from .rewrite import Rule, first_match, index, instantiate, predicates
 from .steps import Log
 
@@ -37,17 +38,21 @@ def _flatten_add(s: Syn) -> list[Syn]:
     return [x for a in s.args for x in (_flatten_add(a) if a.kind == "add" else [a])]
 
 
-def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None,
-              watch: dict[Expr, str] | None = None) -> tuple[dict[str, Expr], dict[str, Expr]]:
-    """({name: G} with df = sum of tr(G' dX): the gradients in denominator layout, and {label: G}
-    for the nodes of df in `watch`: e.g. the differentials of named intermediates, whose G is the
-    gradient of the loss with respect to the intermediate)."""
+def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None, watch: dict[Expr, str] | None = None,
+              seed: Expr | None = None, tag: int = 0) -> tuple[dict[str, Expr], dict[str, Expr]]:
+    """({name: G} with tr(S' df) = sum of tr(G' dX) over the dX of `tag`, S the `seed` (1 for a
+    scalar df: then G are the gradients in denominator layout; a matrix S of df's shape gives the
+    vector-Jacobian product S -> G), and {label: G} for the nodes of df in `watch`: e.g. the
+    differentials of named intermediates, whose G is the gradient with respect to them)."""
     log, watch = log or Log(), watch or {}
-    if not df.has_d:
+    if tag not in df.tags:
         return {}, {}
-    candidates, preds = index("adjoints"), predicates(wrt)
+    start = al.num(1) if seed is None else seed
+    if start.shape != df.shape:
+        raise ShapeError(f"the seed is {fmt_shape(start.shape)} but the differential is {fmt_shape(df.shape)}")
+    candidates, preds = index("adjoints"), predicates(wrt, tag)
     tie = count()
-    pending: dict[Expr, list[Expr]] = {df: [al.num(1)]}
+    pending: dict[Expr, list[Expr]] = {df: [start]}
     heap = [(-df.height, next(tie), df)]
     grads: dict[str, list[Expr]] = {}
     seen: dict[str, list[Expr]] = {}

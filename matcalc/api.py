@@ -8,7 +8,7 @@ from itertools import count
 from typing import Callable
 
 from . import algebra as al
-from . import limits
+from . import limits, properties
 from .adjoint import gradients
 from .check import CheckReport, verify
 from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
@@ -256,7 +256,7 @@ DEEP = 12  # a flat loss taller than this is derived step by step, as a program,
 def _named_steps(prog: Program, wrt: frozenset[str], taken: set[str]) -> Program:
     """A deep flat loss as a program: each function's argument and each function's value that
     depends on the variables (and is not a leaf) becomes a step s1, s2, ... (innermost first)."""
-    calls = [n for n in walk([prog.loss]) if isinstance(n, Op) and OPS[n.op].parse_name and n.op != "group"]
+    calls = [n for n in walk([prog.loss]) if isinstance(n, Op) and OPS[n.op].parse_name and OPS[n.op].public]
     wanted = {a for c in calls for a in c.args} | set(calls)
     fresh = (f"s{k}" for k in count(1) if f"s{k}" not in taken)
     inter: dict[str, Expr] = {}
@@ -369,19 +369,21 @@ def _variables(f: Expr, names: list[str], decls: dict[str, Decl],
             syms[n] = _absent_symbol(n, decls.get(n), used)
             used |= {d for d in syms[n].shape if isinstance(d, str)}
             notes.append(f"{n} does not occur in the loss; its gradient is zero")
-        elif {"symmetric", "spd", "diagonal", "probability"} & syms[n].props:
+        elif properties.constrained(syms[n].props):
             notes.append(f"{n} is declared {' '.join(sorted(syms[n].props))}: its gradient is the unconstrained "
                          f"one G (df = tr(G' d{n}) for every admissible d{n}, which is what the checks test)")
     return syms, notes
 
 
 def _absent_symbol(name: str, decl: Decl | None, used: set[str]) -> Sym:
+    """The symbol of a declared variable absent from the loss: its declared shape, else its default
+    kind's with fresh dimension names (square when a declared property needs it)."""
     if decl is not None and decl.shape is not None:
         return Sym(name, decl.shape, decl.props)
     fresh = iter(d for d in DIM_NAMES if d not in used)
     rows, cols = default_shape(name)
     r = next(fresh) if rows else 1
-    square = decl is not None and {"symmetric", "spd", "invertible", "diagonal"} & decl.props
+    square = decl is not None and properties.square_property(decl.props) is not None
     c = (r if square else next(fresh)) if cols else 1
     return Sym(name, (r, c), decl.props if decl else frozenset())
 

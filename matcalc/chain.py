@@ -44,7 +44,7 @@ from .expr import Dif, Expr, Op, Sym
 from .labels import LANGS, RULES, rule_label
 from .latex_in import latex_to_text
 from .parser import parse_syn
-from .registry import fmt_shape
+from .registry import fmt_shape, on_change
 from .rewrite import load_table
 
 _BLOCK = re.compile(r"\\begin\{(align\*?|aligned)\}(.*?)\\end\{\1\}", re.DOTALL)
@@ -147,6 +147,9 @@ def _labels() -> tuple[str, ...]:
     names = {r.name for t in ("differentials", "adjoints", "simplify") for r in load_table(t)} | set(RULES)
     labels = {rule_label(n, lang) for n in names for lang in LANGS} | {w for pair in RULES.values() for w in pair}
     return tuple(sorted(labels, key=len, reverse=True))
+
+
+on_change(_labels.cache_clear)
 
 
 def _strip_label(text: str, latex: bool) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import properties
 from .errors import CheckError, DomainError, MatcalcError
 from .evaluate import numeric, symbolic
 from .exact import (
@@ -156,30 +157,13 @@ def _careful_symbols(f: Expr) -> set[str]:
     return out
 
 
-def _entry(rng: random.Random, positive: bool) -> Fraction:
-    k = rng.randint(1, 12)
-    return Fraction(k if positive or rng.random() < 0.5 else -k, 8)
-
-
 def sample(sym: Sym, dims: dict[str, int], rng: random.Random, positive: bool, careful: bool) -> list[list[Fraction]]:
-    """An exact rational value for `sym` honouring its declared properties."""
-    r, c = _size(sym.shape[0], dims), _size(sym.shape[1], dims)
-    if "dimension" in sym.props:  # a dimension used as a number is that size
+    """An exact rational value for `sym` honouring its declared properties (the property table's
+    exact sampler); a dimension used as a number is that size."""
+    if "dimension" in sym.props:
         return [[Fraction(dims[sym.name])]]
-    b = [[_entry(rng, positive or sym.has("positive")) for _ in range(c)] for _ in range(r)]
-    if sym.has("diagonal"):
-        b = [[b[i][j] if i == j else Fraction(0) for j in range(c)] for i in range(r)]
-    if sym.has("probability"):  # nonnegative, each column sums to 1
-        sums = [sum((b[i][j] for i in range(r)), Fraction(0)) for j in range(c)]
-        return [[b[i][j] / sums[j] for j in range(c)] for i in range(r)]
-    if sym.has("spd"):
-        return [[sum((b[i][k] * b[j][k] for k in range(c)), Fraction(0)) + (r if i == j else 0)
-                 for j in range(r)] for i in range(r)]
-    if sym.has("symmetric"):
-        b = [[(b[i][j] + b[j][i]) / 2 for j in range(c)] for i in range(r)]
-    if (careful or sym.has("invertible")) and r == c and not sym.has("diagonal"):
-        b = [[b[i][j] / 4 + (r if i == j else 0) for j in range(c)] for i in range(r)]
-    return b
+    r, c = _size(sym.shape[0], dims), _size(sym.shape[1], dims)
+    return properties.sample_exact(sym.props, r, c, rng, positive, careful)
 
 
 def sample_point(f: Expr, dims: dict[str, int], seed: int, strategy: int,
@@ -264,12 +248,9 @@ def sizes_and_point(f: Expr, grads: dict[str, Expr], seed: int) -> tuple[dict[st
 
 
 def _direction(sym: Sym, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    """A random direction admissible for `sym`'s declared properties (the property table's)."""
     v = rng.standard_normal((_size(sym.shape[0], dims), _size(sym.shape[1], dims)))
-    if sym.has("diagonal"):
-        return np.diag(np.diag(v))
-    if sym.has("probability"):  # keep every column's sum
-        return v - v.mean(axis=0, keepdims=True)
-    return (v + v.T) / 2 if sym.has("symmetric") else v
+    return properties.direction(sym.props, v)
 
 
 # ---- numeric check ------------------------------------------------------------------------------
@@ -402,25 +383,15 @@ def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, 
 # ---- SymPy elementwise check --------------------------------------------------------------------
 
 def _entries(sym: Sym, dims: dict[str, int], rng: random.Random, limit: int) -> list[tuple[int, int]]:
-    r, c = _size(sym.shape[0], dims), _size(sym.shape[1], dims)
-    cells = [(i, j) for i in range(r) for j in range(c)]
-    if sym.has("diagonal"):
-        cells = [(i, i) for i in range(r)]
-    elif sym.has("symmetric"):
-        cells = [(i, j) for i, j in cells if i <= j]
+    """The free entries of `sym` (the property table's), at most `limit` of them (a random choice)."""
+    cells = properties.free_entries(sym.props, _size(sym.shape[0], dims), _size(sym.shape[1], dims))
     return cells if len(cells) <= limit else sorted(rng.sample(cells, limit))
 
 
 def _bump(sym: Sym, rows: int, cell: tuple[int, int]) -> list[tuple[int, int, int]]:
     """The direction of one entry, as (row, col, +-1) triples, honouring the declaration: both
     (i,j) and (j,i) for a symmetric matrix; for a probability vector, mass moved within the column."""
-    i, j = cell
-    out = [(i, j, 1)]
-    if sym.has("symmetric") and i != j:
-        out.append((j, i, 1))
-    if sym.has("probability"):
-        out.append(((i + 1) % rows, j, -1))
-    return out
+    return properties.bump(sym.props, rows, cell)
 
 
 def has_kinks(f: Expr) -> bool:

@@ -16,12 +16,16 @@ class Differentiator:
 
     The differential of each node in `steps` (a program's named steps) is kept whole, as
     `group(d(step))`, so that it stays one node of df however its uses combine around it: the
-    cotangent that node receives in reverse mode is then the step's whole gradient."""
+    cotangent that node receives in reverse mode is then the step's whole gradient.
 
-    def __init__(self, wrt: frozenset[str], log: Log | None = None, steps: frozenset[Expr] = frozenset()) -> None:
-        self.wrt, self.log, self.steps = wrt, log or Log(), steps
+    The differentials it makes carry `tag`: differentiating df (whose dX have tag 0) again with
+    tag 1 gives the second differential, the dX of tag 0 held fixed (d(dX) = 0)."""
+
+    def __init__(self, wrt: frozenset[str], log: Log | None = None, steps: frozenset[Expr] = frozenset(),
+                 tag: int = 0) -> None:
+        self.wrt, self.log, self.steps, self.tag = wrt, log or Log(), steps, tag
         self.candidates = index("differentials")
-        self.preds = predicates(wrt)
+        self.preds = predicates(wrt, tag)
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, e: Expr) -> Expr:
@@ -32,7 +36,7 @@ class Differentiator:
 
     def _derive(self, e: Expr) -> Expr:
         if isinstance(e, Sym) and e.name in self.wrt:
-            return Dif(e)
+            return Dif(e, self.tag)
         found = first_match(self.candidates(e), e, self.preds)
         if found is None:
             what = e.op if isinstance(e, Op) else type(e).__name__
@@ -53,6 +57,6 @@ def _grouped(e: Expr) -> bool:
     return isinstance(e, Op) and e.op == "group"
 
 
-def differential(f: Expr, wrt: frozenset[str], log: Log | None = None) -> Expr:
-    """df: the differential of `f`, linear in the `dX` of each X in `wrt`."""
-    return Differentiator(wrt, log)(f)
+def differential(f: Expr, wrt: frozenset[str], log: Log | None = None, tag: int = 0) -> Expr:
+    """df: the differential of `f`, linear in the `dX` (of `tag`) of each X in `wrt`."""
+    return Differentiator(wrt, log, tag=tag)(f)

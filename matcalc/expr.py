@@ -9,21 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from . import properties
+from .properties import PROPERTIES  # noqa: F401  (the declared properties, re-exported)
 from .registry import OPS, SCALAR, Dim, Shape
-
-PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal", "probability")
 
 
 class Expr:
     """Base class of all nodes: the values every node caches when built (set by `_finish`, never
     passed in), and structural equality. Subclasses define `shape`, `children` and `_fields`."""
 
-    __slots__ = ("_hash", "_key", "syms", "has_d", "height")
+    __slots__ = ("_hash", "_key", "syms", "tags", "height")
     _hash: int
     _key: tuple
     syms: frozenset[str]
-    has_d: bool
+    tags: frozenset[int]  # the tags of the differentials inside (dX has tag 0; a second one, 1)
     height: int
+
+    @property
+    def has_d(self) -> bool:
+        """Whether a differential occurs inside."""
+        return bool(self.tags)
 
     @property
     def shape(self) -> Shape:
@@ -60,7 +65,8 @@ def _finish(node: Expr, rank: int, *keyparts: object) -> None:
     object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
     syms: frozenset[str] = frozenset().union(*(k.syms for k in kids)) if kids else frozenset()
     object.__setattr__(node, "syms", syms)
-    object.__setattr__(node, "has_d", any(k.has_d for k in kids))
+    tags: frozenset[int] = frozenset().union(*(k.tags for k in kids)) if kids else frozenset()
+    object.__setattr__(node, "tags", tags)
     object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
 
 
@@ -83,10 +89,8 @@ class Sym(Expr):
         return (self.name, self.shape, self.props)
 
     def has(self, prop: str) -> bool:
-        implied = {"spd": ("spd",), "symmetric": ("symmetric", "spd", "diagonal"),
-                   "invertible": ("invertible", "spd"), "positive": ("positive", "probability"),
-                   "diagonal": ("diagonal",), "probability": ("probability",)}
-        return any(p in self.props for p in implied.get(prop, (prop,)))
+        """Whether the symbol has `prop`: declared, or implied by a declared one (`properties`)."""
+        return properties.has(self.props, prop)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,20 +127,23 @@ class Eye(Expr):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Dif(Expr):
-    """The differential `dX` of a variable: the leaf a differential is linear in."""
+    """The differential `dX` of a variable: the leaf a differential is linear in. Its `tag` tells
+    independent differentials apart: in a second differential d(df), the dX of df (tag 0) is a
+    fixed direction and the new one has tag 1, so d(dX) = 0 and each is linear on its own."""
 
     var: Sym
+    tag: int = 0
 
     def __post_init__(self) -> None:
-        _finish(self, 3, self.var.name)
-        object.__setattr__(self, "has_d", True)
+        _finish(self, 3, self.var.name, self.tag)
+        object.__setattr__(self, "tags", frozenset({self.tag}))
 
     @property
     def shape(self) -> Shape:
         return self.var.shape
 
     def _fields(self) -> tuple:
-        return (self.var,)
+        return (self.var, self.tag)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -147,7 +154,7 @@ class DiffOf(Expr):
 
     def __post_init__(self) -> None:
         _finish(self, 3, "d")
-        object.__setattr__(self, "has_d", True)
+        object.__setattr__(self, "tags", self.expr.tags | {0})
 
     @property
     def shape(self) -> Shape:

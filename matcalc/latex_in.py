@@ -6,21 +6,55 @@ names it (never a guess).
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from .errors import ParseError
-from .registry import FUNCTION_NAMES
+from .registry import FUNCTION_NAMES, OPS, on_change
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\[,;!: ]|\\\||[A-Za-z]|\d+(?:\.\d+)?|\S")
-_FUNCS = {"tr", "det", "logdet", "inv", "diag", "sum", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid",
-          "relu", "softmax", "log_softmax", "logsumexp", "softplus", "abs", "sign", "norm1", "norm2"
-          } | set(FUNCTION_NAMES)
-_COMMANDS = {r"\odot": ".*", r"\circ": ".*", r"\oslash": "./", r"\cdot": "*", r"\times": "*", r"\sigma": "sigmoid",
-             r"\tanh": "tanh", r"\exp": "exp", r"\log": "log", r"\det": "det", r"\sin": "sin", r"\cos": "cos",
+_FUNCS = FUNCTION_NAMES  # the registry's live set of function names
+# notation that is no operator row's (the operators' own LaTeX is read from their rows: _notation)
+_COMMANDS = {r"\odot": ".*", r"\circ": ".*", r"\oslash": "./", r"\cdot": "*", r"\times": "*",
              r"\lambda": "lam", r"\top": "T", r"\left": "", r"\right": "", r"\bigg": "", r"\big": "", r"\Big": "",
              r"\Bigg": "", r"\,": "", r"\;": "", r"\!": "", r"\:": "", r"\ ": ""}
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "mu", "rho", "tau", "phi", "psi", "omega"}
 _WRAPPERS = {r"\operatorname", r"\mathrm", r"\text", r"\mathbf", r"\boldsymbol", r"\mathit", r"\mathcal"}
-_NORMS = {"2": "norm2", "F": "norm2", "1": "norm1"}  # \left\|X\right\|_{2} as matcalc prints norms
+_ARG = "\x01"  # where a row's LaTeX template puts the argument
+_PREFIX = re.compile(r"((?:\\[A-Za-z]+(?:\{[A-Za-z_]+\})?)+)\\left\(" + _ARG + r"\\right\)")
+
+
+@cache
+def _notation() -> dict[str, dict[str, str]]:
+    """The LaTeX reader of the call operators, derived from their rows' templates: "command"
+    `\\tanh` -> tanh; "prefix" (several commands, rewritten to one `\\operatorname{..}` first)
+    `\\log\\det` -> logdet; "bars" `|` -> abs, `1`/`2`/`F` (norm subscripts) -> norm1/norm2;
+    "wrap" `\\sqrt` -> sqrt; "power" `-1` -> inv."""
+    out: dict[str, dict[str, str]] = {k: {} for k in ("command", "prefix", "bars", "wrap", "power")}
+    for row in OPS.values():
+        if not (row.parse_name and row.public and row.arity == 1):
+            continue
+        for template in filter(None, (row.latex, row.latex_matrix)):
+            _read_template(out, template.format(_ARG), row.parse_name)
+    return out
+
+
+def _read_template(out: dict[str, dict[str, str]], t: str, name: str) -> None:
+    """Enter template `t` (its argument `_ARG`) of call operator `name` in the reader `out`."""
+    if m := _PREFIX.fullmatch(t):
+        kind = "command" if re.fullmatch(r"\\[A-Za-z]+", m.group(1)) else "prefix"
+        if m.group(1) != rf"\operatorname{{{name}}}":
+            out[kind][m.group(1)] = name
+    elif m := re.fullmatch(r"\\left\\\|" + _ARG + r"\\right\\\|_\{?(\w)\}?", t):
+        out["bars"][m.group(1)] = name
+    elif t == rf"\left|{_ARG}\right|":
+        out["bars"]["|"] = name
+    elif m := re.fullmatch(r"(\\[A-Za-z]+)\{" + _ARG + r"\}", t):
+        out["wrap"][m.group(1)] = name
+    elif m := re.fullmatch(_ARG + r"\^\{(-\w+)\}", t):
+        out["power"][m.group(1)] = name
+
+
+on_change(_notation.cache_clear)
 
 
 _DIFF = "\x00d"  # the differential operator d(...), told apart from a symbol named d
@@ -31,8 +65,9 @@ def latex_to_text(src: str, symbols: frozenset[str] | set[str] = frozenset()) ->
     the identity (`eye`) unless `symbols`, the names in play, has a symbol I."""
     text = src.strip().strip("$")
     text = re.sub(r"\\(?:mathrm|operatorname|text)\{d\}\s*(?=\\left|\\[bB]igg?|\()", r"\\differential ", text)
-    text = re.sub(r"\\log\s*\\det(?![A-Za-z])", r"\\operatorname{logdet}", text)
-    text = re.sub(r"\\log\s*\\operatorname\{softmax\}", r"\\operatorname{log_softmax}", text)
+    for prefix, name in _notation()["prefix"].items():  # \log\det -> \operatorname{logdet}
+        words = re.findall(r"\\[A-Za-z]+(?:\{[A-Za-z_]+\})?", prefix)
+        text = re.sub(r"\s*".join(map(re.escape, words)) + "(?![A-Za-z])", rf"\\operatorname{{{name}}}", text)
     text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?",
                   lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
                   text)  # the differential dX (or dW_1) is one name
@@ -100,9 +135,9 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             item, i = _bars(toks, i, src)
             out.append(item)
             continue
-        if t == r"\sqrt":
+        if t in _notation()["wrap"]:  # \sqrt{x}
             inner, i = _group(toks, i + 1, src)
-            out.append(["sqrt", "(", *inner, ")"])
+            out.append([_notation()["wrap"][t], "(", *inner, ")"])
             continue
         if t == "{":
             inner, i = _group(toks, i, src)
@@ -121,8 +156,8 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             out.append([_DIFF])
             i += 1
             continue
-        if t in _COMMANDS:
-            word = _COMMANDS[t]
+        if t in _COMMANDS or t in _notation()["command"]:
+            word = _COMMANDS[t] if t in _COMMANDS else _notation()["command"][t]
             if word:
                 out.append([word])
             i += 1
@@ -145,12 +180,13 @@ def _bars(toks: list[str], i: int, src: str) -> tuple[list[str], int]:
     if j + 1 >= len(toks) or toks[j + 1] != bar:
         raise _fail(src, f"a '\\left{bar}' is not closed by '\\right{bar}'")
     j += 2
-    if bar == "|":
-        return ["abs", "(", *inner, ")"], j
+    bars = _notation()["bars"]
+    if bar == "|" and "|" in bars:
+        return [bars["|"], "(", *inner, ")"], j
     sub, j = _raw(toks, j + 1, src) if j < len(toks) and toks[j] == "_" else ("", j)
-    if sub.strip() not in _NORMS:
+    if sub.strip() not in bars or sub.strip() == "|":
         raise _fail(src, "a norm needs its kind: _{2}, _{F} or _{1}")
-    return [_NORMS[sub.strip()], "(", *inner, ")"], j
+    return [bars[sub.strip()], "(", *inner, ")"], j
 
 
 def _script(out: list[list[str]], toks: list[str], i: int, src: str) -> int:
@@ -165,8 +201,11 @@ def _script(out: list[list[str]], toks: list[str], i: int, src: str) -> int:
         out[-1] = [out[-1][0] + (text if text.isdigit() else "_" + text.replace(",", "_"))]
         return j
     base = out[-1] if len(out[-1]) == 1 else ["(", *out[-1], ")"]
-    table = {"T": base + ["'"], "\\top": base + ["'"], "-1": ["inv", "("] + base + [")"],
-             "-T": ["inv", "("] + base + [")", "'"], "-\\top": ["inv", "("] + base + [")", "'"]}
+    table = {"T": base + ["'"], "\\top": base + ["'"]}
+    for power, name in _notation()["power"].items():  # ^{-1} -> inv, and ^{-T} its transpose
+        table[power] = [name, "("] + base + [")"]
+        if power == "-1":
+            table["-T"] = table["-\\top"] = table[power] + ["'"]
     if text in table:
         out[-1] = table[text]
     elif (p := _exponent(text.removeprefix("\\circ"))) is not None:  # x^{2}, x^{\frac{1}{2}}, X^{\circ -1}

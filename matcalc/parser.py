@@ -17,7 +17,7 @@ import lark
 
 from . import limits
 from .errors import LimitError, ParseError
-from .expr import PROPERTIES
+from .properties import PROPERTIES, square_property
 from .registry import Dim, Shape
 
 
@@ -192,9 +192,6 @@ _DIM = r"(?:[A-Za-z][A-Za-z0-9_]*|\d+)"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-SQUARE = ("symmetric", "spd", "invertible", "diagonal")  # properties of square matrices only
-
-
 def _dim(tok: str, text: str = "") -> Dim:
     if not tok.isdigit():
         return tok
@@ -245,8 +242,8 @@ def _shape(words: list[str], text: str) -> tuple[Shape | None, list[str]]:
 
 def parse_decls(text: str) -> dict[str, Decl]:
     """`"A: n x n symmetric; x, y: n; lam: scalar"` -> {name: Decl}. A name is declared once;
-    properties are those of `PROPERTIES` (a misspelt one is an error with a suggestion); a
-    symmetric, spd, invertible or diagonal symbol is square."""
+    properties are those of the property table (a misspelt one is an error with a suggestion); a
+    symbol with a property of square matrices only (`properties.square_property`) is square."""
     limits.check_length(text, "the declaration text")
     out: dict[str, Decl] = {}
     for part in filter(str.strip, text.split(";")):
@@ -258,11 +255,11 @@ def parse_decls(text: str) -> dict[str, Decl]:
         for p in rest:
             if p not in PROPERTIES:
                 raise _unknown_property(p, text)
-        square = [p for p in rest if p in SQUARE]
+        square = square_property(rest)
         if shape is not None and square and shape[0] != shape[1]:
             rows, cols = shape
-            article = "an" if square[0][0] in "aeiou" or square[0] == "spd" else "a"
-            raise ParseError(f"in '{part.strip()}': {article} {square[0]} matrix must be square, but the shape is "
+            article = "an" if square[0] in "aeiou" or square == "spd" else "a"
+            raise ParseError(f"in '{part.strip()}': {article} {square} matrix must be square, but the shape is "
                              f"{rows} x {cols} (write {rows} x {rows})", text, text.find(part.strip()))
         for name in (n.strip() for n in names.split(",")):
             if not _NAME.fullmatch(name):

@@ -54,8 +54,8 @@ class TextPrinter:
             return self.name(self.names[e]), ATOM
         if isinstance(e, Sym):
             return self.name(e.name), ATOM
-        if isinstance(e, Dif):
-            return self.dif(e.var.name), ATOM
+        if isinstance(e, Dif):  # a second, independent differential (tag 1) prints as d1X
+            return self.dif(e.var.name, e.tag), ATOM
         if isinstance(e, DiffOf):
             if e.expr in self.names:
                 return self.dif(self.names[e.expr]), ATOM
@@ -75,8 +75,8 @@ class TextPrinter:
     def name(self, n: str) -> str:
         return n
 
-    def dif(self, n: str) -> str:
-        return "d" + n
+    def dif(self, n: str, tag: int = 0) -> str:
+        return f"d{tag or ''}{n}"
 
     def eye(self, e: Eye) -> str:
         return f"eye({e.n})"
@@ -221,8 +221,8 @@ class LatexPrinter(TextPrinter):
     def name(self, n: str) -> str:
         return latex_name(n)
 
-    def dif(self, n: str) -> str:
-        return r"\mathrm{d}" + latex_name(n)
+    def dif(self, n: str, tag: int = 0) -> str:
+        return r"\mathrm{d}" + (f"_{{{tag}}}" if tag else "") + latex_name(n)
 
     def eye(self, e: Eye) -> str:
         return "I"
@@ -282,10 +282,9 @@ class LatexPrinter(TextPrinter):
         return self.sup(base, ("" if base.is_scalar else r"\circ ") + ps), POW
 
     def op_call(self, e: Op) -> tuple[str, int]:
-        arg = e.args[0]
-        if e.op == "norm2" and 1 not in arg.shape:  # the Frobenius norm of a matrix
-            return OPS[e.op].latex.format(self(arg)).replace("_{2}", "_{F}"), ATOM
-        return OPS[e.op].latex.format(self(arg)), ATOM
+        arg, row = e.args[0], OPS[e.op]
+        matrix = row.latex_matrix is not None and 1 not in arg.shape  # e.g. the Frobenius norm of a matrix
+        return (row.latex_matrix if matrix and row.latex_matrix else row.latex).format(self(arg)), ATOM
 
 
 def to_text(e: Expr, names: dict[Expr, str] | None = None, expand: bool = False) -> str:

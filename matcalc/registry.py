@@ -1,9 +1,12 @@
 """The operator registry: everything the engine knows about an operator, in one row.
 
-A row gives the parser name, arity, shape rule, NumPy and SymPy evaluators, LaTeX template and
-algebraic flags. The calculus of an operator lives in `rules/` (one differential rule, and one
-adjoint rule for the operators that can appear linearly in a differential); a completeness test
-checks that every row has both where needed.
+A row gives the parser name, arity, shape rule and the constraint the typer puts on the argument
+(`arg_shape`), NumPy and SymPy evaluators, LaTeX template (from which `latex_in` derives its
+reader) and algebraic flags; the Python front end (`symbols.function`) makes one function per
+public row. The calculus of an operator lives in `rules/` (one differential rule, and one adjoint
+rule for the operators that can appear linearly in a differential), each line labelled for the
+derivation (`# label: English | 中文`); `register` adds a row and its rule lines at run time. A
+completeness test (`tests/test_registry.py`) checks that every row has every part.
 
 Values handed to evaluators are 2-D: NumPy arrays, or `sympy.Matrix`; scalars are 1 x 1.
 """
@@ -48,6 +51,9 @@ class OpInfo:
     kink: bool = False  # not differentiable at some points (the checks try other points)
     exact: bool = True  # maps rationals to rationals (else the SymPy check may use high precision)
     square_arg: bool = False  # its argument must be square and well-conditioned (checks sample it so)
+    arg_shape: str = "any"  # what the typer demands of the argument: "any", "square", or "column" (a vector)
+    public: bool = True  # a function of the Python front end (False: internal, like a program's named step)
+    latex_matrix: str | None = None  # the LaTeX when the argument is a matrix, not a vector (Frobenius norm)
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -285,14 +291,17 @@ def _rows() -> list[OpInfo]:
     ]
     functions = [
         # a named step of a program, kept whole so that its gradient can be named (delta2 for a2)
-        OpInfo("group", 1, _first, lambda a: a, lambda a: a, "{0}", linear=True, parse_name="group"),
+        OpInfo("group", 1, _first, lambda a: a, lambda a: a, "{0}", linear=True, parse_name="group",
+               public=False),
         OpInfo("tr", 1, _square_to_scalar, lambda a: _np_scalar(np.trace(a)), lambda a: _sp_scalar(a.trace()),
-               r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr"),
+               r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr", arg_shape="square"),
         OpInfo("det", 1, _square_to_scalar, lambda a: _np_scalar(np.linalg.det(a)), lambda a: _sp_scalar(a.det()),
-               r"\det\left({0}\right)", parse_name="det", square_arg=True),
+               r"\det\left({0}\right)", parse_name="det", square_arg=True, arg_shape="square"),
         OpInfo("logdet", 1, _square_to_scalar, _np_logdet, lambda a: _sp_scalar(sympy.log(a.det())),
-               r"\log\det\left({0}\right)", parse_name="logdet", square_arg=True, exact=False),
-        OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv", square_arg=True),
+               r"\log\det\left({0}\right)", parse_name="logdet", square_arg=True, exact=False,
+               arg_shape="square"),
+        OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv", square_arg=True,
+               arg_shape="square"),
         OpInfo("sum", 1, _to_scalar, lambda a: _np_scalar(np.sum(a)), lambda a: _sp_scalar(sum(a)),
                r"\operatorname{{sum}}\left({0}\right)", linear=True, parse_name="sum"),
         OpInfo("norm1", 1, _to_scalar, lambda a: _np_scalar(np.sum(np.abs(a))),
@@ -300,7 +309,7 @@ def _rows() -> list[OpInfo]:
                kink=True),
         OpInfo("norm2", 1, _to_scalar, lambda a: _np_scalar(np.sqrt(np.sum(a * a))),
                lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{2}}",
-               parse_name="norm2", exact=False),
+               parse_name="norm2", exact=False, latex_matrix=r"\left\|{0}\right\|_{{F}}"),
         OpInfo("softmax", 1, _first, _np_softmax, lambda a: _sp_columns(a, _sp_softmax_col),
                r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax", exact=False),
         OpInfo("log_softmax", 1, _first, lambda a: a - _np_logsumexp(a), lambda a: _sp_columns(a, _sp_log_softmax_col),
@@ -308,9 +317,9 @@ def _rows() -> list[OpInfo]:
         OpInfo("logsumexp", 1, _column_rows, _np_logsumexp, lambda a: _sp_columns(a, _sp_logsumexp_col),
                r"\operatorname{{logsumexp}}\left({0}\right)", parse_name="logsumexp", exact=False),
         OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
-               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="column"),
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
-               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag"),
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="square"),
     ]
     elementwise_table: list[tuple[str, Callable, Callable, str]] = [
         ("exp", np.exp, lambda e: sympy.exp(e), r"\exp\left({0}\right)"),
@@ -345,6 +354,69 @@ def _index(rows: list[OpInfo]) -> dict[str, OpInfo]:
 
 
 OPS: dict[str, OpInfo] = _index(_rows())
-FUNCTION_NAMES: frozenset[str] = frozenset(r.parse_name for r in OPS.values() if r.parse_name)
+# the text syntax's function names; a set updated in place by `register`, so importers see new rows
+FUNCTION_NAMES: set[str] = {r.parse_name for r in OPS.values() if r.parse_name}
 # Names the parser reads as constants or constructors rather than symbols.
 CONSTANT_NAMES: frozenset[str] = frozenset({"eye", "ones", "zeros", "vector", "matrix"})
+
+
+def overloads(parse_name: str) -> list[OpInfo]:
+    """The rows written `parse_name(...)` in the text syntax, in registry order (diag has two)."""
+    return [r for r in OPS.values() if r.parse_name == parse_name]
+
+
+def resolve(parse_name: str, column: bool) -> OpInfo:
+    """The row a call `parse_name(arg)` means: among several rows of one name, the one taking a
+    column vector when `column` (the argument has one column), else the first other one."""
+    rows = overloads(parse_name)
+    if len(rows) > 1:
+        return next((r for r in rows if (r.arg_shape == "column") == column), rows[0])
+    return rows[0]
+
+
+# ---- adding an operator at run time -------------------------------------------------------------
+
+# rule lines given with `register`: op name -> table name -> lines (in the syntax of rules/*.rules)
+_EXTRA_RULES: dict[str, dict[str, tuple[str, ...]]] = {}
+_LISTENERS: list[Callable[[], None]] = []
+
+
+def on_change(fn: Callable[[], None]) -> Callable[[], None]:
+    """Call `fn` (typically a cache's `cache_clear`) whenever the rows or rule lines change."""
+    _LISTENERS.append(fn)
+    return fn
+
+
+def extra_rules(table: str) -> tuple[str, ...]:
+    """The rule lines of `table` ("differentials", "adjoints", "simplify") added by `register`,
+    in registration order; they follow the lines of `rules/<table>.rules`."""
+    return tuple(line for tables in _EXTRA_RULES.values() for line in tables.get(table, ()))
+
+
+def register(row: OpInfo, rules: dict[str, list[str]] | None = None) -> None:
+    """Add operator `row` and its rule lines (table name -> lines, each as in `rules/*.rules`,
+    with its `label:` comment); every cache built from the registry or the rules is cleared.
+    Adding an operator is this call, nothing else. RuntimeError if the name is taken."""
+    if row.name in OPS or row.parse_name in CONSTANT_NAMES:
+        raise RuntimeError(f"operator {row.name!r} registered twice (or named like a constant)")
+    OPS[row.name] = row
+    if row.parse_name:
+        FUNCTION_NAMES.add(row.parse_name)
+    _EXTRA_RULES[row.name] = {t: tuple(lines) for t, lines in (rules or {}).items()}
+    _changed()
+
+
+def unregister(name: str) -> None:
+    """Remove an operator added by `register`, with its rule lines (the built-in rows stay)."""
+    if name not in _EXTRA_RULES:
+        raise RuntimeError(f"operator {name!r} was not added by register")
+    row = OPS.pop(name)
+    del _EXTRA_RULES[name]
+    if row.parse_name and not overloads(row.parse_name):
+        FUNCTION_NAMES.discard(row.parse_name)
+    _changed()
+
+
+def _changed() -> None:
+    for fn in _LISTENERS:
+        fn()

@@ -16,10 +16,11 @@ from importlib import resources
 from typing import Callable, Iterator
 
 from . import algebra as al
+from . import properties
 from .errors import MatcalcError
 from .expr import Dif, Expr, Eye, Num, Op, Sym
 from .parser import Syn, parse_syn
-from .registry import OPS
+from .registry import OPS, extra_rules, on_change
 from .typer import to_expr
 
 Binds = dict[str, Expr]
@@ -41,6 +42,7 @@ class Rule:
     conds: tuple[tuple[str, str], ...] = ()
     fn: str | None = None  # a Python rule
     cite: str = ""  # a reference given in the line's comment, e.g. "Matrix Cookbook (37)"
+    labels: tuple[str, ...] = ()  # what a derivation calls the rule, (English, Chinese): `# label: EN | ZH`
 
     @cached_property
     def pattern(self) -> Syn | None:
@@ -93,17 +95,23 @@ def parse_rule(line: str) -> Rule:
     return Rule(name.value, line, lhs, rhs, tuple((c.args[0].value, c.args[1].value) for c in conds))
 
 
+_LABEL = re.compile(r"(?:^|\s)label:\s*([^|]*?)\s*\|\s*(.*?)\s*$")
+
+
 @cache
 def load_table(name: str) -> tuple[Rule, ...]:
-    """The rules of `rules/<name>.rules`, in file order (earlier rules win)."""
+    """The rules of `rules/<name>.rules` in file order (earlier rules win), then the lines of
+    operators added with `registry.register`. A line's comment may start with a Cookbook equation
+    number `(37)` and end with its labels `label: product rule | 乘法法则`."""
     text = resources.files("matcalc.rules").joinpath(f"{name}.rules").read_text(encoding="utf-8")
     rules = []
-    for raw in text.splitlines():
+    for raw in [*text.splitlines(), *extra_rules(name)]:
         code, _, comment = raw.partition("#")
         if code.strip():
-            cite = re.match(r"\s*\((\d+)\)", comment)
+            cite, label = re.match(r"\s*\((\d+)\)", comment), _LABEL.search(comment)
             rule = parse_rule(code.strip())
-            rules.append(replace(rule, cite=f"Matrix Cookbook ({cite.group(1)})") if cite else rule)
+            rule = replace(rule, cite=f"Matrix Cookbook ({cite.group(1)})") if cite else rule
+            rules.append(replace(rule, labels=label.groups()) if label else rule)
     return tuple(rules)
 
 
@@ -126,6 +134,10 @@ def index(table: str) -> Callable[[Expr], list[Rule]]:
         return cache_[head]
 
     return candidates
+
+
+on_change(load_table.cache_clear)
+on_change(index.cache_clear)
 
 
 # ---- matching -----------------------------------------------------------------------------------
@@ -245,12 +257,13 @@ def _transposes(a: Expr, b: Expr) -> bool:
         isinstance(b, Op) and b.op == "transpose" and b.args[0] == a)
 
 
-def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
-    """The condition predicates; `constant` is relative to the variables being differentiated."""
+def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], bool]]:
+    """The condition predicates; `constant` is relative to the variables being differentiated,
+    `linear` and `fixed` to the differentials of `tag` (those of other tags are fixed directions)."""
     return {
-        "constant": lambda e: not (e.syms & wrt) and not e.has_d,
-        "linear": lambda e: e.has_d,
-        "fixed": lambda e: not e.has_d,
+        "constant": lambda e: not (e.syms & wrt),  # a differential dX is constant: d(dX) = 0
+        "linear": lambda e: tag in e.tags,
+        "fixed": lambda e: tag not in e.tags,
         "scalar": lambda e: e.is_scalar,
         "vector": lambda e: e.shape[1] == 1 and not e.is_scalar,
         "onerow": lambda e: e.shape[0] == 1,
@@ -258,16 +271,11 @@ def predicates(wrt: frozenset[str]) -> dict[str, Callable[[Expr], bool]]:
         "simple": lambda e: isinstance(e, Sym) or (isinstance(e, Op) and e.op == "group"),
         "compound": lambda e: not isinstance(e, Sym) and not (isinstance(e, Op) and e.op == "group"),
         "number": lambda e: isinstance(e, Num),
-        "symmetric": is_symmetric,
-        **{p: _declared(p) for p in ("spd", "invertible", "positive", "diagonal", "probability")},
+        **{p: properties.predicate(p) for p in properties.PROPERTIES},  # declared (or implied)
+        "symmetric": is_symmetric,  # declared, or known from the structure (A*A', A + A', diag(x), ...)
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
     }
-
-
-def _declared(prop: str) -> Callable[[Expr], bool]:
-    """The predicate: a symbol declared with `prop` (or a property implying it)."""
-    return lambda e: isinstance(e, Sym) and e.has(prop)
 
 
 def holds(rule: Rule, b: Binds, preds: dict[str, Callable[[Expr], bool]]) -> bool:

@@ -1,6 +1,7 @@
 """The Python front end, NumPy-style: `@` matrix product, `*` elementwise (or scalar) product,
-`.T` transpose, `/` and `**` elementwise, and functions `tr, det, inv, ...`. Builds the same trees
-as the text syntax:
+`.T` transpose, `/` and `**` elementwise, and functions `tr, det, inv, softmax, ...`: one for each
+public call operator of the registry, made from its row (`function`). Builds the same trees as the
+text syntax:
 
     >>> from matcalc import Matrix, Vector, tr, grad
     >>> A, X, B = Matrix("A", "p", "m"), Matrix("X", "m", "n"), Matrix("B", "n", "p")
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import builtins
 from fractions import Fraction
-from typing import Union
+from functools import cache
+from typing import Callable, Union
 
 from . import algebra as al
 from .errors import MatcalcError, ShapeError
 from .expr import PROPERTIES, Expr, Num, Sym
 from .printing import to_text
-from .registry import OPS, Dim
+from .registry import OPS, Dim, on_change, resolve
 
 Operand = Union["Term", int, float, Fraction]
 
@@ -143,29 +145,43 @@ def ones(rows: Dim, cols: Dim = 1) -> Term:
     return Term(Num(Fraction(1), (_dim(rows), _dim(cols))))
 
 
-def _function(op: str):
+def front_end_names() -> list[str]:
+    """The names of the front end's functions: one per public call operator of the registry
+    (its name in the text syntax; `diag` covers both of its rows)."""
+    return sorted({r.parse_name for r in OPS.values() if r.parse_name and r.public})
+
+
+@cache
+def function(name: str) -> Callable[[Term], Term]:
+    """The front-end function `name(x)`, built from the registry: the row of that name (of
+    several, the one the text syntax would choose for x's shape) applied to x. AttributeError
+    for a name that is no public call operator."""
+    if name not in front_end_names():
+        raise AttributeError(f"module 'matcalc.symbols' has no attribute {name!r}")
+
     def apply(x: Term) -> Term:
         if not isinstance(x, Term):
-            raise MatcalcError(f"{OPS[op].parse_name} needs a matcalc expression, got {type(x).__name__}")
+            raise MatcalcError(f"{name} needs a matcalc expression, got {type(x).__name__}")
         try:
-            return Term(al.call(op, x.expr))
+            return Term(al.call(resolve(name, x.shape[1] == 1).name, x.expr))
         except ShapeError as err:
-            raise ShapeError(f"in {OPS[op].parse_name}({to_text(x.expr)}): {err}") from None
+            raise ShapeError(f"in {name}({to_text(x.expr)}): {err}") from None
 
-    apply.__name__ = OPS[op].parse_name or op
-    apply.__doc__ = f"`{OPS[op].parse_name}` of a matcalc expression (see the operator registry)."
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"`{name}` of a matcalc expression, as in the text syntax (see the operator registry)."
     return apply
 
 
-def diag(x: Term) -> Term:
-    """Vector -> diagonal matrix, or square matrix -> vector of its diagonal."""
-    return _function("diag" if x.shape[1] == 1 else "diagvec")(x)
+on_change(function.cache_clear)
 
 
-tr, det, logdet, inv, norm1, norm2 = (_function(o) for o in ("tr", "det", "logdet", "inv", "norm1", "norm2"))
-exp, log, sqrt, sin, cos, tanh = (_function(o) for o in ("exp", "log", "sqrt", "sin", "cos", "tanh"))
-sigmoid, relu, abs, sign = (_function(o) for o in ("sigmoid", "relu", "abs", "sign"))
-sum = _function("sum")  # noqa: A001 - NumPy's name; builtins.sum stays reachable as builtins.sum
+def __getattr__(name: str) -> Callable[[Term], Term]:
+    """`tr`, `softmax`, `sum`, ...: the functions of the registry's rows (`function`)."""
+    return function(name)
 
-__all__ = ["Term", "Matrix", "Vector", "Scalar", "eye", "ones", "diag", "tr", "det", "logdet", "inv", "norm1",
-           "norm2", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign", "sum", "builtins"]
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *front_end_names()])
+
+
+__all__ = ["Term", "Matrix", "Vector", "Scalar", "eye", "ones", "builtins", *front_end_names()]

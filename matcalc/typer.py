@@ -14,11 +14,12 @@ from itertools import chain, count
 from typing import Callable, Union, cast
 
 from . import algebra as al
-from . import limits
+from . import limits, properties
 from .errors import ParseError, ShapeError, UnsupportedError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, Syn, snippet
-from .registry import FUNCTION_NAMES, OPS, Dim, Shape
+from .registry import FUNCTION_NAMES, Dim, OpInfo, Shape, overloads
+from .registry import resolve as resolve_call
 
 DIM_NAMES = ("n", "m", "p", "q", "r", "s", "k", "l", "t", "u", "v", "w")
 CONSTRUCTORS = ("eye", "ones", "zeros", "vector", "matrix")
@@ -177,7 +178,7 @@ class Typer:
                 rows, cols = default_shape(name)
                 r = Unknown(False) if rows else 1
                 c = Unknown(False) if cols else 1
-                if decl is not None and {"symmetric", "spd", "invertible", "diagonal"} & decl.props:
+                if decl is not None and properties.square_property(decl.props) is not None:
                     c = r
                 self.symbols[name] = (r, c)
         return self.symbols[name]
@@ -273,19 +274,22 @@ class Typer:
         if len(s.args) != 1:
             raise ParseError(f"{f} takes one argument, got {len(s.args)}", self.text, s.span[0])
         a = self.infer(s.args[0])
-        if id(s.args[0]) in self.numbers and not OPS[f].elementwise:  # softmax(0), diag(2): a scalar
+        if id(s.args[0]) in self.numbers and not any(r.elementwise for r in overloads(f)):  # softmax(0): scalar
             self.make_scalar(s.args[0], a, "a number as an argument")
-        if f == "diag":
-            if self.find(a[1]) == 1:
-                return (a[0], a[0]), "diag"
-            self.unify(s, a, (a[0], a[0]), "diag of a matrix needs a square matrix")
-            return (a[0], 1), "diagvec"
-        if f in ("tr", "det", "logdet", "inv"):
-            self.unify(s, a, (a[0], a[0]), f"{f} needs a square matrix")
-        if OPS[f].elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
+        row = resolve_call(f, self.find(a[1]) == 1)
+        self.constrain_arg(s, row, a)
+        if row.elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
         # shape rules treat dimensions as opaque values, so they pass unknowns through
-        return OPS[f].shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), f
+        return row.shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), row.name
+
+    def constrain_arg(self, s: Syn, row: OpInfo, a: ShapeT) -> None:
+        """Unify the argument's shape `a` with what `row.arg_shape` demands (square, a column)."""
+        of = " of a matrix" if len(overloads(s.value)) > 1 else ""
+        if row.arg_shape == "square":
+            self.unify(s, a, (a[0], a[0]), f"{s.value}{of} needs a square matrix")
+        elif row.arg_shape == "column":
+            self.unify(s, a, (a[0], 1), f"{s.value} needs a column vector")
 
     def infer_literal(self, s: Syn) -> tuple[ShapeT, str]:
         widths = {len(row.args) for row in s.args}

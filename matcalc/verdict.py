@@ -22,6 +22,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from . import algebra as al
+from . import properties
 from .api import Result, _decls, grad
 from .chain import chain_lines, check_chain
 from .check import _np, assign_sizes, find_point
@@ -206,15 +207,13 @@ def _terms(f: Expr, c: Expr, g: Expr) -> list[dict]:
 
 
 def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
-    """Declare one property more (a square symbol symmetric, a vector a probability) and see
-    whether the claim then holds."""
+    """Declare one property more (those the property table suggests for the symbol's shape: a
+    square symbol symmetric, a vector a probability) and see whether the claim then holds."""
     out = []
     for name, s in r.symbols.items():
         if name == wrt or "dimension" in s.props:
             continue
-        props = (["symmetric"] if s.shape[0] == s.shape[1] and s.shape != (1, 1) else []) + \
-                (["probability"] if s.shape != (1, 1) else [])
-        for prop in props:
+        for prop in properties.suggestions(s.shape):
             if prop in s.props:
                 continue
             extra = {**_decls_of(r), **_decls(let)}

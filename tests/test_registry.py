@@ -180,3 +180,151 @@ def test_claim_only_rows_evaluate_alike_and_print_back() -> None:
     assert [[float(v) for v in row] for row in exact.tolist()] == got.tolist()
     with pytest.raises(matcalc.UnsupportedError, match="no differential rule for 'literal'"):
         matcalc.grad("sum([u(1), u(2)])", "u", "u: 2")
+
+
+# ---- one row is the whole operator ---------------------------------------------------------------
+
+SAMPLE_NAMES = ("A", "B")
+
+
+def sample_expr(row: OpInfo):
+    """(a tree with `row` at its root, the declarations of its symbols, the root's arguments):
+    the first argument shapes its shape rule accepts, 1 x 1 arguments the number 2."""
+    from matcalc import algebra as al
+    from matcalc.expr import Num, Sym
+    for shapes in (UNARY_SHAPES if row.arity == 1 else NARY_SHAPES):
+        try:
+            row.shape(shapes)
+        except ShapeError:
+            continue
+        names = iter(SAMPLE_NAMES)
+        args = tuple(al.num(2) if s == (1, 1) else Sym(next(names), s) for s in shapes)
+        let = "; ".join(f"{a.name}: {a.shape[0]} x {a.shape[1]}" for a in args if not isinstance(a, Num))
+        return al.build_op(row.name, args), let, args
+    return None
+
+
+def rule_lines(name: str) -> list:
+    """The differential and adjoint rule lines whose pattern has operator `name` at its root."""
+    return [r for t in ("differentials", "adjoints") for r in load_table(t) if r.heads and name in r.heads]
+
+
+def missing_parts(row: OpInfo) -> list[str]:
+    """What calculus row `row` lacks (empty when whole): a differential rule, an adjoint rule when
+    it can hold dX, NumPy and SymPy evaluators, text and LaTeX forms that read back, a Python
+    front-end function (call operators), English and Chinese labels on each of its rule lines."""
+    import matcalc
+    from matcalc.labels import RULES
+    from matcalc.latex_in import latex_to_text
+    from matcalc.printing import to_latex, to_text
+    from matcalc.symbols import Term, front_end_names
+    out = []
+    if not any(r.name.startswith("d") for r in rule_lines(row.name) if r in load_table("differentials")):
+        out.append("differential rule")
+    if (row.linear or row.name in ADJOINT_STRUCTURAL) and not [r for r in rule_lines(row.name)
+                                                               if r in load_table("adjoints")]:
+        out.append("adjoint rule")
+    out += [f"{k} evaluator" for k, fn in (("NumPy", row.numpy), ("SymPy", row.sympy)) if not callable(fn)]
+    for r in rule_lines(row.name):
+        if len(r.labels) != 2 or not all(r.labels) or set(r.labels) & set(RULES["simplify"]):
+            out.append(f"English and Chinese labels of {r.name}")
+    sample = sample_expr(row)
+    if sample is None:
+        return [*out, "an argument shape its shape rule accepts"]
+    e, let, args = sample
+    if not row.public:
+        return out  # an internal operator: never written by users, so no text, LaTeX or function
+    for form, text in (("text", lambda: to_text(e)), ("LaTeX", lambda: latex_to_text(to_latex(e)))):
+        try:
+            if matcalc.parse(text(), let) != e:
+                out.append(f"{form} form that reads back")
+        except matcalc.MatcalcError:
+            out.append(f"{form} form that reads back")
+    if row.parse_name is not None:
+        fn = getattr(matcalc, row.parse_name, None) if row.parse_name in front_end_names() else None
+        if fn is None or fn(*(Term(a) for a in args)).expr != e:
+            out.append("Python front-end function")
+    return out
+
+
+@pytest.mark.parametrize("row", op_ids())
+def test_calculus_row_is_whole(row: OpInfo) -> None:
+    assert missing_parts(row) == [], f"operator {row.name!r} is missing parts"
+
+
+@pytest.fixture
+def added_ops():
+    """`add(row, rules)` registers a throwaway operator; afterwards the registry, the function
+    names and the rule tables are exactly as before."""
+    from matcalc import registry
+    before = (dict(OPS), set(FUNCTION_NAMES), {t: load_table(t) for t in TABLES})
+    added: list[str] = []
+
+    def add(row: OpInfo, rules: dict[str, list[str]] | None = None) -> None:
+        registry.register(row, rules)
+        added.append(row.name)
+
+    yield add
+    for name in reversed(added):
+        registry.unregister(name)
+    assert (dict(OPS), set(FUNCTION_NAMES)) == before[:2]
+    assert {t: [r.text for r in load_table(t)] for t in TABLES} == {t: [r.text for r in v]
+                                                                    for t, v in before[2].items()}
+
+
+def cube_row(**changes) -> OpInfo:
+    """cube(A) = A.^3 entry by entry: a throwaway operator."""
+    from dataclasses import replace
+    row = OpInfo("cube", 1, lambda shapes: shapes[0], lambda a: a ** 3, lambda a: a.applyfunc(lambda e: e ** 3),
+                 r"\operatorname{{cube}}\left({0}\right)", elementwise=True, parse_name="cube")
+    return replace(row, **changes)
+
+
+CUBE_RULES = {"differentials": ["d-cube : d(cube(A)) => 3*A.^2 .* dA        # label: cube rule | 立方法则"]}
+
+
+def test_throwaway_operator_from_one_row_and_its_rule_lines(added_ops) -> None:
+    """One row and one rule line: derived, printed (text and LaTeX read back), checked, explained."""
+    import matcalc
+    from matcalc.latex_in import latex_to_text
+    added_ops(cube_row(), CUBE_RULES)
+    assert missing_parts(OPS["cube"]) == []
+    r = matcalc.grad("sum(cube(x))", "x")
+    assert r["x"].text == "3*x.^2" and r.check.summary().startswith("verified")
+    for lang, label in (("en", "cube rule"), ("zh", "立方法则")):
+        assert label in r.steps_text(lang=lang)
+    r = matcalc.grad("sum(cube(x))^2", "x")  # the gradient itself holds cube
+    g = r["x"]
+    assert "cube(x)" in g.text and r.check.summary().startswith("verified")
+    assert matcalc.parse(g.text) == g.expr == matcalc.parse(latex_to_text(g.latex))
+    x = matcalc.Vector("x", "n")
+    assert matcalc.grad(matcalc.sum(matcalc.cube(x)), "x")["x"].text == "3*x.^2"
+
+
+@pytest.mark.parametrize("changes, rules, missing", [
+    ({}, {}, "differential rule"),
+    ({}, {"differentials": ["d-cube : d(cube(A)) => 3*A.^2 .* dA"]}, "English and Chinese labels of d-cube"),
+    ({"linear": True}, CUBE_RULES, "adjoint rule"),
+    ({"latex": r"\left\lfloor{0}\right\rfloor"}, CUBE_RULES, "LaTeX form that reads back"),
+    ({"latex": r"\mathcal{{Q}}\left({0}\right)"}, CUBE_RULES, None),  # the LaTeX reader comes from the row
+    ({"public": False, "latex": "{0}"}, CUBE_RULES, None),
+    ({"numpy": None}, CUBE_RULES, "NumPy evaluator"),
+], ids=["no-rule", "no-label", "linear-no-adjoint", "latex-unreadable", "latex-own-command", "internal", "no-numpy"])
+def test_completeness_fails_on_a_missing_part(added_ops, changes: dict, rules: dict, missing: str | None) -> None:
+    added_ops(cube_row(**changes), rules)
+    assert missing_parts(OPS["cube"]) == ([missing] if missing else [])
+
+
+def test_square_argument_constraint_comes_from_the_row(added_ops) -> None:
+    """A square-argument operator needs no list in the typer: its row's `arg_shape` is enough."""
+    import matcalc
+    from matcalc.registry import SCALAR
+    added_ops(OpInfo("trsq", 1, lambda shapes: SCALAR, lambda a: np.array([[np.trace(a @ a)]]),
+                     lambda a: sympy.Matrix([[(a * a).trace()]]), r"\operatorname{{trsq}}\left({0}\right)",
+                     parse_name="trsq", arg_shape="square"),
+              {"differentials": ["d-trsq : d(trsq(A)) => 2*tr(A*dA)        # label: trace of a square | 平方的迹"]})
+    assert matcalc.parse("trsq(X*Y)").args[0].shape[0] == matcalc.parse("trsq(X*Y)").args[0].shape[1]
+    with pytest.raises(ShapeError, match="trsq needs a square matrix"):
+        matcalc.parse("trsq(A)", "A: 2 x 3")
+    r = matcalc.grad("trsq(X)", "X")
+    assert r["X"].text == "2*X'" and r.check.summary().startswith("verified")

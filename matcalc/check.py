@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 SIZES = (2, 3, 4, 5, 6, 7)
 SIZE_TRIES = 6  # size assignments tried (orders of SIZES) before the sampler gives up
-POINT_TRIES = 9  # points tried per size assignment (three strategies, three seeds each)
+POINT_TRIES = 12  # points tried per size assignment (four strategies, three seeds each)
 MAX_ENTRIES = 16  # per variable
 MAX_TOTAL_ENTRIES = 24  # over all variables (at least 2 per variable)
 DIGITS = 40  # working precision of the SymPy check where the loss is transcendental (and large)
@@ -170,11 +170,16 @@ def sample_point(f: Expr, dims: dict[str, int], seed: int, strategy: int,
                  also: tuple[Expr, ...] = ()) -> dict[str, list[list[Fraction]]]:
     """Values for every symbol of f (and of the expressions `also` evaluated there). Strategy 0:
     mixed signs, the arguments of inv/det/logdet near a multiple of I; 1: every entry positive;
-    2: positive and every square symbol near a multiple of I."""
+    2: positive and every square symbol near a multiple of I; 3: strategy 0 scaled by 1/4, where
+    saturating functions (tanh(det(X)) with a large det) still have a gradient to compare."""
     rng = random.Random(seed * 7919 + strategy)
-    careful = _careful_symbols(f) if strategy < 2 else {s for s in f.syms}
+    careful = _careful_symbols(f) if strategy % 3 < 2 else {s for s in f.syms}
     syms = sorted({n for n in walk([f, *also]) if isinstance(n, Sym)}, key=lambda s: s.name)
-    return {s.name: sample(s, dims, rng, strategy >= 1, s.name in careful) for s in syms}
+    point = {s.name: sample(s, dims, rng, strategy in (1, 2), s.name in careful) for s in syms}
+    if strategy == 3:  # a positive multiple keeps every property but column sums (and sizes)
+        keep = {s.name for s in syms if s.props & {"probability", "dimension"}}
+        point = {k: v if k in keep else [[x / 4 for x in row] for row in v] for k, v in point.items()}
+    return point
 
 
 def _np(point: dict[str, list[list[Fraction]]]) -> dict[str, np.ndarray]:
@@ -216,7 +221,7 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
     roots, square, kinks = [f, *grads.values()], _square_args(f), _kink_args(f)
     best: tuple[int, dict] | None = None
     for attempt in range(POINT_TRIES):
-        point = sample_point(f, dims, seed + 1000 * (attempt // 3), attempt % 3, (*grads.values(), *also))
+        point = sample_point(f, dims, seed + 1000 * (attempt // 4), attempt % 4, (*grads.values(), *also))
         try:
             with np.errstate(all="ignore"):  # a point outside the domain is simply not taken
                 values = numeric(roots + square + kinks, _np(point), dims)

@@ -24,7 +24,7 @@ MAX_NUMBER_DIGITS = 100      # digits of a number as written
 MAX_MAGNITUDE = 10 ** 300    # |c| <= 1e300 and, unless 0, |c| >= 1e-300, for every constant (also folded ones)
 MAX_CONSTANT_BITS = 4_096    # numerator and denominator of an exact constant
 MAX_EXPONENT = 1_000         # |p| for a^p and A.^p
-MAX_MATRIX_POWER = 16        # |k| for X^k (a product of |k| factors)
+MAX_MATRIX_POWER = 128       # |k| for X^k (a product of |k| factors)
 MAX_DIM = 10 ** 6            # an integer dimension is 1 .. 1e6
 RECURSION_FRAMES = 50_000    # what `recursion_room` allows while it is active
 

@@ -54,6 +54,7 @@ class OpInfo:
     arg_shape: str = "any"  # what the typer demands of the argument: "any", "square", or "column" (a vector)
     public: bool = True  # a function of the Python front end (False: internal, like a program's named step)
     latex_matrix: str | None = None  # the LaTeX when the argument is a matrix, not a vector (Frobenius norm)
+    value_props: frozenset[str] = frozenset()  # properties its value always has (softmax: probability)
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -311,7 +312,8 @@ def _rows() -> list[OpInfo]:
                lambda a: _sp_scalar(sympy.sqrt(sum(e**2 for e in a))), r"\left\|{0}\right\|_{{2}}",
                parse_name="norm2", exact=False, latex_matrix=r"\left\|{0}\right\|_{{F}}"),
         OpInfo("softmax", 1, _first, _np_softmax, lambda a: _sp_columns(a, _sp_softmax_col),
-               r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax", exact=False),
+               r"\operatorname{{softmax}}\left({0}\right)", parse_name="softmax", exact=False,
+               value_props=frozenset({"probability"})),
         OpInfo("log_softmax", 1, _first, lambda a: a - _np_logsumexp(a), lambda a: _sp_columns(a, _sp_log_softmax_col),
                r"\log\operatorname{{softmax}}\left({0}\right)", parse_name="log_softmax", exact=False),
         OpInfo("logsumexp", 1, _column_rows, _np_logsumexp, lambda a: _sp_columns(a, _sp_logsumexp_col),

@@ -271,11 +271,18 @@ def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], 
         "simple": lambda e: isinstance(e, Sym) or (isinstance(e, Op) and e.op == "group"),
         "compound": lambda e: not isinstance(e, Sym) and not (isinstance(e, Op) and e.op == "group"),
         "number": lambda e: isinstance(e, Num),
-        **{p: properties.predicate(p) for p in properties.PROPERTIES},  # declared (or implied)
+        **{p: _has_property(p) for p in properties.PROPERTIES},  # declared, implied, or by construction
         "symmetric": is_symmetric,  # declared, or known from the structure (A*A', A + A', diag(x), ...)
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
     }
+
+
+def _has_property(prop: str) -> Callable[[Expr], bool]:
+    """The rule condition `prop`: a symbol declared with it (or with a property implying it), or
+    an operator whose value always has it (its row's `value_props`: softmax's columns sum to 1)."""
+    declared = properties.predicate(prop)
+    return lambda e: declared(e) or (isinstance(e, Op) and properties.has(OPS[e.op].value_props, prop))
 
 
 def holds(rule: Rule, b: Binds, preds: dict[str, Callable[[Expr], bool]]) -> bool:

@@ -452,7 +452,8 @@ class Typer:
             return out
         if p.denominator != 1:
             raise UnsupportedError(f"matrix power with a non-integer exponent in '{snippet(self.text, s)}'")
-        limits.check_matrix_power(p)
+        factors = len(base.args) if isinstance(base, Op) and base.op == "matmul" else 1
+        limits.check_matrix_power(p * factors)  # (X^a)^b is a product of a*b factors
         k = int(p)
         factor = base if k > 0 else al.call("inv", base)
         return al.matmul(*[factor] * abs(k)) if k else al.eye(base.shape[0])

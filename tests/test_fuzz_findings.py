@@ -74,3 +74,25 @@ def test_declared_sizes_too_large_to_check_are_not_called_verified() -> None:
     r = matcalc.grad("tr(inv(X)*A)", "X", "X: 30 x 30")
     assert r.check is not None and r.check.summary().startswith("verified: numeric")
     assert "SymPy" not in r.check.summary()
+
+
+def test_a_doubled_gradient_is_wrong_even_where_float64_saturates() -> None:
+    """tanh(det(X)) saturates in float64 for a large det: G and 2*G both evaluate to 0.0 there.
+    The verdict must still say wrong (the checks run the claim, and points are also sampled small)."""
+    g = "3*det(X)*tanh(det(X))^2*(1 - tanh(det(X))^2)*inv(X)'"
+    assert matcalc.check("tanh(det(X))^3", "X", g, "X: p x p spd")
+    assert not matcalc.check("tanh(det(X))^3", "X", f"2*{g}", "X: p x p spd")
+
+
+def test_softmax_identities_make_constant_losses_zero_gradients() -> None:
+    r = matcalc.grad("logsumexp(log_softmax(x))", "x", "x: m")
+    assert r["x"].text == "zeros(m)" and r.check is not None and r.check.summary().startswith("verified")
+    assert matcalc.grad("log(sum(softmax(x)))", "x", "x: p")["x"].text == "zeros(p)"
+
+
+def test_powers_the_engine_prints_read_back() -> None:
+    let = "x: D positive; A: q x q spd"
+    r = matcalc.grad("x'*x*cos(-2) + norm2((A^3)^3)", ["A", "x"], let, check=False)
+    assert "A^17" in r["A"].text and matcalc.parse(r["A"].text, let) == r["A"].expr
+    with pytest.raises(matcalc.LimitError, match="at most 128"):
+        matcalc.grad("tr((X^64)^3)", "X")

@@ -13,7 +13,7 @@ from functools import lru_cache
 from .errors import ShapeError
 from .expr import Expr, Eye, Num, Op, Sym, sort_key
 from .limits import check_power_fold
-from .registry import OPS, SCALAR, Dim, Shape, fmt_shape
+from .registry import OPS, SCALAR, Dim, DimProd, Shape, fmt_shape
 
 
 @lru_cache(maxsize=1024)
@@ -33,6 +33,8 @@ def zero(shape: Shape) -> Num:
 
 def dim_value(d: Dim) -> Expr:
     """A dimension used as a number: `3`, or the size `m` (`sum(x)/m` for a batch mean)."""
+    if isinstance(d, DimProd):  # m*n used as a number: the product of its factors
+        return mul(*(dim_value(f) for f in d.factors))
     return num(d) if isinstance(d, int) else Sym(d, SCALAR, frozenset({"dimension"}))
 
 
@@ -283,8 +285,16 @@ def group(e: Expr) -> Expr:
     return Op("group", (e,)) if isinstance(e, Op) and e.op in N_ARY else e
 
 
-def call(op: str, arg: Expr) -> Expr:
-    """A function-call operator; linear ones map zero to zero, det/inv of identity fold."""
+def call(op: str, arg: Expr, *more: Expr) -> Expr:
+    """A function-call operator applied to its arguments (one, or the row's arity); an argument
+    that gives only its shape (`OpInfo.shape_only`) is kept as a zero matrix of that shape;
+    linear ones map zero (in the first argument) to zero, det/inv of identity fold."""
+    if more:
+        args = tuple(zero(a.shape) if i in OPS[op].shape_only else a for i, a in enumerate((arg, *more)))
+        node = Op(op, args)
+        if (OPS[op].linear and is_zero(arg)) or (OPS[op].multilinear and any(map(is_zero, args))):
+            return zero(node.shape)
+        return node
     if OPS[op].linear and is_zero(arg):
         return zero(Op(op, (arg,)).shape)
     if isinstance(arg, Eye) and op in ("inv", "det"):
@@ -303,7 +313,7 @@ def build_op(op: str, args: tuple[Expr, ...]) -> Expr:
         return transpose(args[0])
     if op == "pow":
         return power(args[0], value_of(args[1]))
-    return call(op, args[0])
+    return call(op, *args)
 
 
 def substitute(e: Expr, swap: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None) -> Expr:

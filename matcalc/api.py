@@ -1,9 +1,17 @@
-"""`grad`: text (or a tree) in, verified closed-form gradients out."""
+"""`grad`: text (or a tree) in, verified closed-form gradients out, as an immutable `Result`.
+
+The entry points of the package's Python API live here; the result (`matcalc.result`) and its
+output forms (`matcalc.present`) live apart. Planned, not yet provided: `jacobian` and `hessian`
+(from the tagged differentials and the seeded adjoint: vector-Jacobian and Hessian-vector
+products are already in `matcalc.adjoint`), `to_code` (NumPy, PyTorch, JAX from the registry's
+code templates) and `to_sympy` (SymPy matrix expressions).
+"""
 from __future__ import annotations
 
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count
 from typing import Callable
 
@@ -11,127 +19,23 @@ from . import algebra as al
 from . import limits, properties
 from .adjoint import gradients
 from .check import CheckReport, verify
-from .derivation import Line, check_blocks, check_lines, derivation, program_blocks
+from .derivation import check_blocks, check_lines, derivation, program_blocks
 from .differentiate import Differentiator
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
-from .labels import LANGS, word
 from .parser import Decl, parse_decls, parse_syn, snippet
-from .present import as_latex, as_markdown, as_text, steps_data
-from .printing import latex_name, to_latex, to_text
+from .present import Derivation
+from .printing import to_latex, to_text
 from .registry import OPS, fmt_shape
+from .result import Gradient, Result
 from .share import common_subexpressions
 from .simplify import Simplifier
 from .steps import Log
 from .typer import DIM_NAMES, default_shape, to_expr, to_program
 
+__all__ = ["grad", "parse", "load", "Program", "Result", "Gradient", "LAYOUTS", "wrt_names", "delta_name"]
+
 LAYOUTS = ("denominator", "numerator")
-
-
-@dataclass(frozen=True)
-class Gradient:
-    """One gradient: `text` is in the input syntax and parses back to `expr`."""
-
-    name: str
-    expr: Expr
-    text: str
-    latex: str
-    shape: str
-
-
-@dataclass
-class Result:
-    loss: Expr
-    loss_text: str
-    layout: str
-    gradients: dict[str, Gradient]
-    where: list[tuple[str, Expr]]
-    where_text: list[tuple[str, str]]
-    where_latex: list[tuple[str, str]]
-    symbols: dict[str, Sym]
-    check: CheckReport | None
-    notes: list[str] = field(default_factory=list)
-    log: Log = field(default_factory=Log)
-    derive_lines: Callable[[], tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]] | None = None
-    _lines: tuple | None = None
-
-    def __getitem__(self, name: str) -> Gradient:
-        return self.gradients[name]
-
-    @limits.with_recursion_room
-    def lines(self) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
-        """(derivation lines, loss steps, names, loss name), built on first use."""
-        if self._lines is None:
-            assert self.derive_lines is not None, "a Result built by grad() knows its derivation"
-            self._lines = self.derive_lines()
-        return self._lines
-
-    def derivation(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> list[dict]:
-        """The step-by-step derivation: [{stage, rule, label, lhs, text, latex}], stages loss,
-        differential, trace, gradient, check; every line follows from the one before (checked
-        numerically when the result was checked)."""
-        if lang not in LANGS:
-            raise MatcalcError(f"unknown language {lang!r} (use {' or '.join(LANGS)})")
-        lines, loss, names, loss_name = self.lines()
-        summary = self.check.summary() if self.check else "not verified"
-        return steps_data(lines, loss, names, loss_name, summary, lang, cite, transpose)
-
-    @property
-    def steps(self) -> list[dict]:
-        return self.derivation()
-
-    def steps_text(self, lang: str = "en", cite: bool = False) -> str:
-        return as_text(self.derivation(lang, cite), lang)
-
-    def steps_latex(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> str:
-        return as_latex(self.derivation(lang, cite, transpose), lang)
-
-    def steps_markdown(self, lang: str = "en", cite: bool = False, transpose: str = "T") -> str:
-        """The derivation, then the result (with its named sub-expressions) and the layout."""
-        rows = [rf"{latex_name(n)} &= {t}" for n, t in self.where_latex]
-        rows += [rf"\frac{{\partial {latex_name(self.loss_name)}}}{{\partial {latex_name(g.name)}}} &= {g.latex}"
-                 for g in self.gradients.values()]
-        body = " \\\\\n".join(rows)
-        head = f"**{word('result', lang)}** ({word('layout', lang)}: {self.layout})"
-        return (f"{as_markdown(self.derivation(lang, cite, transpose), lang)}\n{head}\n\n"
-                f"$$\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n$$\n")
-
-    @property
-    def loss_name(self) -> str:
-        return self.lines()[3]
-
-    def _repr_markdown_(self) -> str:
-        return self.steps_markdown()
-
-    def to_dict(self, steps: bool = False, lang: str = "en") -> dict:
-        """The result as JSON-ready data; the step-by-step derivation (`steps`) only when asked,
-        since it costs more than the gradients themselves."""
-        out: dict[str, object] = {
-            "loss": self.loss_text,
-            "layout": self.layout,
-            "gradients": {n: {"text": g.text, "latex": g.latex, "shape": g.shape} for n, g in self.gradients.items()},
-            "where": [[n, t] for n, t in self.where_text],
-            "check": self.check.to_dict() if self.check else None,
-            "notes": self.notes,
-        }
-        if steps:
-            out["steps"] = [{k: st[k] for k in ("stage", "rule", "text", "latex")} for st in self.derivation(lang)]
-        return out
-
-    def __str__(self) -> str:
-        shapes = ", ".join(f"{s.name}: {fmt_shape(s.shape)}" for s in self.symbols.values())
-        what = "each gradient has its variable's shape" if self.layout == "denominator" else "transposed gradients"
-        lines = [f"loss    {self.loss_text}", f"shapes  {shapes}", f"layout  {self.layout} ({what})", ""]
-        lines += [f"{'where' if i == 0 else '':8}{n} = {t}" for i, (n, t) in enumerate(self.where_text)]
-        lines += [f"d/d{n} = {g.text}    ({g.shape})" for n, g in self.gradients.items()]
-        lines += ["", *self.notes, self.check.summary() if self.check else "not verified (--no-check)"]
-        return "\n".join(lines)
-
-    def _repr_latex_(self) -> str:
-        rows = [rf"{latex_name(n)} &= {t}" for n, t in self.where_latex]
-        rows += [rf"\frac{{\partial f}}{{\partial {latex_name(g.name)}}} &= {g.latex}" for g in self.gradients.values()]
-        body = r" \\ ".join(rows)
-        return rf"$\begin{{aligned}}{body}\end{{aligned}}$"
 
 
 def _decls(let: str | dict[str, Decl] | None) -> dict[str, Decl]:
@@ -240,13 +144,12 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if check:
         report = verify(f, {n: grads[n] for n in variables}, syms, seed, sympy_check)
         for n, (f_v, g_v) in by_step.items():
-            report.merge(verify(f_v, {n: g_v}, _symbols(f_v) | {n: Sym(n, g_v.shape)}, seed, sympy_check))
+            report = report.merged(verify(f_v, {n: g_v}, _symbols(f_v) | {n: Sym(n, g_v.shape)}, seed, sympy_check))
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
-    res = _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log)
     shown = prog if prog.intermediates or f.height <= DEEP else _named_steps(prog, through, set(syms))
-    res.derive_lines = lambda: _derivation_lines(shown, variables, through, simp, res, check, seed)
-    return res
+    derive = partial(_derivation_lines, shown, variables, through, simp, frozenset(syms), report is not None, seed)
+    return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log, derive)
 
 
 DEEP = 12  # a flat loss taller than this is derived step by step, as a program, so that the
@@ -279,10 +182,11 @@ def _step_gradient(prog: Program, name: str) -> tuple[Expr, Expr]:
     return f_v, Simplifier(wrt)(raw.get(name, al.zero(shape)))
 
 
-def _by_steps(prog: Program, res: Result) -> tuple[Expr, dict[str, Expr], dict[str, str]]:
-    """The loss and each step written with the earlier steps as symbols, and the delta names."""
+def _by_steps(prog: Program, symbols: frozenset[str]) -> tuple[Expr, dict[str, Expr], dict[str, str]]:
+    """The loss and each step written with the earlier steps as symbols, and the delta names
+    (none of them one of the result's `symbols`)."""
     assert prog.local_loss is not None
-    taken = set(res.symbols) | set(prog.intermediates)
+    taken = set(symbols) | set(prog.intermediates)
     delta = {}
     for name in prog.intermediates:
         delta[name] = delta_name(name, taken)
@@ -290,9 +194,10 @@ def _by_steps(prog: Program, res: Result) -> tuple[Expr, dict[str, Expr], dict[s
     return prog.local_loss, dict(prog.local), delta
 
 
-def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier, res: Result,
-                      check: bool, seed: int) -> tuple[list[Line], list[tuple[str, str, str]], dict[Expr, str], str]:
-    """The derivation's lines, the loss's steps as (name, text, latex), the names of the steps."""
+def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier,
+                      symbols: frozenset[str], check: bool, seed: int) -> Derivation:
+    """The derivation's lines, the loss's steps as (name, text, latex), the names of the steps, and
+    (with `check`) the line check: every line checked numerically against the one before."""
     names = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
     names.update({al.group(e): n for e, n in list(names.items())})
     loss_name = prog.loss_name or "f"
@@ -303,15 +208,14 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
     used = [v for v in variables if v in prog.loss.syms]
     if prog.intermediates:  # the steps appear as symbols: the lines print them by name anyway
         names = {}
-        blocks = program_blocks(*_by_steps(prog, res), used, simp)
+        blocks = program_blocks(*_by_steps(prog, symbols), used, simp)
         lines = [ln for b in blocks for ln in b.lines]
-        err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check and res.check is not None else None
+        err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check else None
     else:
         lines = derivation(prog.loss, used, wrt, simp)
-        err = check_lines(lines, prog.loss, wrt, seed) if check and res.check is not None else None
-    if err is not None and res.check is not None:
-        res.check.notes.append(f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})")
-    return lines, loss, names, loss_name
+        err = check_lines(lines, prog.loss, wrt, seed) if check else None
+    line_check = "" if err is None else f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})"
+    return Derivation(tuple(lines), tuple(loss), names, loss_name, line_check)
 
 
 def wrt_names(wrt: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -396,7 +300,8 @@ def delta_name(name: str, taken: set[str]) -> str:
 
 
 def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, Sym], deltas: dict[str, Expr],
-            asked: list[str], report: CheckReport | None, notes: list[str], log: Log) -> Result:
+            asked: list[str], report: CheckReport | None, notes: list[str], log: Log,
+            derive: Callable[[], Derivation] | None = None) -> Result:
     taken = set(syms) | set(prog.intermediates)
     fixed = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
     fixed.update({al.group(e): n for e, n in list(fixed.items())})
@@ -418,4 +323,4 @@ def _result(prog: Program, layout: str, grads: dict[str, Expr], syms: dict[str, 
     out = {n: Gradient(n, g, to_text(g, names, g in fixed), to_latex(g, names, g in fixed), fmt_shape(g.shape))
            for n, g in grads.items()}
     return Result(prog.loss, prog.text, layout, out, where, where_text, where_latex,
-                  {k: syms[k] for k in sorted(syms)}, report, notes, log)
+                  {k: syms[k] for k in sorted(syms)}, report, notes, log, derive)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,11 +36,12 @@ from .exact import (
     Rationals,
     Reals,
     Unsupported,
+    inverse_and_det,
     is_transcendental,
     rational_form,
 )
 from .expr import Expr, Op, Sym, walk
-from .registry import OPS, Dim
+from .registry import OPS, Dim, dim_names, dim_size
 
 if TYPE_CHECKING:
     import sympy
@@ -57,17 +60,22 @@ MAX_SYMPY_DIM = 24  # the exact check runs where every declared integer size is 
 MAX_CHECK_DIM = 400  # no check runs beyond this declared size (the result says "not verified")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckReport:
-    """What was verified, how, at which sizes, with which errors."""
+    """What was verified, how, at which sizes, with which errors (immutable: `merged` gives the
+    report of two checks together)."""
 
-    dims: dict[str, int]
+    dims: Mapping[str, int]
     numeric_max_rel_err: float | None = None
     sympy_entries: int = 0
     sympy_exact: bool = True
     sympy_max_err: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: Sequence[str] = ()
     skipped: str = ""  # why a check did not run (declared sizes too large to check)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", MappingProxyType(dict(self.dims)))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.dims.items())
@@ -81,30 +89,39 @@ class CheckReport:
             return "verified: " + " and ".join(parts)
         return "not verified" + (f" ({self.skipped})" if self.skipped else "")
 
-    def merge(self, other: CheckReport) -> None:
-        """Fold in the report of a further check (another variable, other sizes)."""
-        self.dims = {**other.dims, **self.dims}
+    def merged(self, other: CheckReport) -> CheckReport:
+        """This report and that of a further check (another variable, other sizes) as one."""
         errs = [e for e in (self.numeric_max_rel_err, other.numeric_max_rel_err) if e is not None]
-        self.numeric_max_rel_err = max(errs) if errs else None
-        self.sympy_entries += other.sympy_entries
-        self.sympy_exact &= other.sympy_exact or not other.sympy_entries
-        self.sympy_max_err = max(self.sympy_max_err, other.sympy_max_err)
-        self.notes += other.notes
+        return replace(self, dims={**other.dims, **self.dims}, numeric_max_rel_err=max(errs) if errs else None,
+                       sympy_entries=self.sympy_entries + other.sympy_entries,
+                       sympy_exact=self.sympy_exact and (other.sympy_exact or not other.sympy_entries),
+                       sympy_max_err=max(self.sympy_max_err, other.sympy_max_err),
+                       notes=(*self.notes, *other.notes))
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary(), "sizes": self.dims,
+        return {"summary": self.summary(), "sizes": dict(self.dims),
                 "numeric": {"max_rel_err": self.numeric_max_rel_err},
                 "sympy": {"entries": self.sympy_entries, "exact": self.sympy_exact,
                           "max_abs_err": self.sympy_max_err},
-                "notes": self.notes}
+                "notes": list(self.notes)}
+
+
+@dataclass
+class SympyTally:
+    """What the SymPy check has compared so far (it adds to this as it runs; `verify` then
+    reports it in the CheckReport)."""
+
+    sympy_entries: int = 0
+    sympy_exact: bool = True
+    sympy_max_err: float = 0.0
 
 
 def _dimension_names(exprs: list[Expr]) -> list[str]:
     names: list[str] = []
     for node in walk(exprs):
         dims = [node.name] if isinstance(node, Sym) and "dimension" in node.props else []
-        for d in [*node.shape, *dims]:  # a dimension used as a number (`/m`) needs a size too
-            if isinstance(d, str) and d not in names:
+        for d in [*(n for s in node.shape for n in dim_names(s)), *dims]:  # `/m` needs a size too
+            if d not in names:
                 names.append(d)
     return names
 
@@ -145,7 +162,7 @@ def assign_sizes(exprs: list[Expr], reverse: bool = False) -> dict[str, int]:
 
 
 def _size(d: Dim, dims: dict[str, int]) -> int:
-    return d if isinstance(d, int) else dims[d]
+    return dim_size(d, dims)
 
 
 def _careful_symbols(f: Expr) -> set[str]:
@@ -202,6 +219,26 @@ def _square_args(f: Expr) -> list[Expr]:
     return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].square_arg]
 
 
+def _singular_allowed(a: Expr, exprs: list[Expr], point: dict, dims: dict[str, int]) -> bool:
+    """Whether `a`, the argument of a square-argument operator, may be singular at the rational
+    `point`: it is exactly singular there (by its structure: x*y', so never by chance near a
+    multiple of I) and every such operator over it in `exprs` (the gradients, or what is evaluated
+    with the loss) is defined there exactly, none needing its inverse (the adjugate form
+    d det(x*y') = tr(adj(x*y')*d(x*y'))). With no `exprs` (the loss alone) it may not."""
+    if not exprs:
+        return False
+    ev = Evaluator(Rationals(), point, dims)
+    try:
+        if inverse_and_det(ev.value(a))[0] is not None:
+            return False
+        for n in walk(exprs):
+            if isinstance(n, Op) and OPS[n.op].square_arg and n.args[0] == a:
+                ev.value(n)
+    except (MatcalcError, NotExact, Unsupported, AtKink):
+        return False
+    return True
+
+
 def _kink_args(f: Expr) -> list[Expr]:
     return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].kink]
 
@@ -219,6 +256,8 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
     2*G). Tries each sampling strategy with several seeds; if every point puts a kink at 0 or
     a gradient at 0 (the kink or the zero is structural), the best defined point is used."""
     roots, square, kinks = [f, *grads.values()], _square_args(f), _kink_args(f)
+    exprs = [*grads.values(), *also]  # what is evaluated with the loss
+    square += [a for g in grads.values() for a in _square_args(g) if a not in square]  # inv(X) of d adj(X)
     best: tuple[int, dict] | None = None
     for attempt in range(POINT_TRIES):
         point = sample_point(f, dims, seed + 1000 * (attempt // 4), attempt % 4, (*grads.values(), *also))
@@ -227,7 +266,8 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
                 values = numeric(roots + square + kinks, _np(point), dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
-        conditioned = all(np.linalg.cond(m) < 1e8 for m in values[len(roots):len(roots) + len(square)])
+        conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims)
+                          for a, m in zip(square, values[len(roots):len(roots) + len(square)]))
         if conditioned and all(np.all(np.isfinite(v)) for v in values):
             flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \
                 any(not np.any(v) for v in values[1:len(roots)])
@@ -266,10 +306,12 @@ def ridders(phi, h: float, steps: int = 8):
     rounding alike. phi may be scalar- or array-valued (the error is then the largest over the
     entries). A step where phi is not finite (outside the loss's domain) is shrunk first."""
     def central(s: float):
-        return (phi(s) - phi(-s)) / (2 * s)
+        with np.errstate(all="ignore"):  # outside the domain: inf or nan, which the loop handles
+            return (phi(s) - phi(-s)) / (2 * s)
 
     def gap(a, b) -> float:
-        return float(np.max(np.abs(a - b)))
+        with np.errstate(all="ignore"):
+            return float(np.max(np.abs(a - b)))
 
     for _ in range(12):
         first = central(h)
@@ -449,7 +491,7 @@ def _agree(F: Rationals | Reals, truth, claim, redo) -> tuple[bool, float]:
 
 
 def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
-                point: dict, seed: int, report: CheckReport) -> None:
+                point: dict, seed: int, report: SympyTally) -> None:
     """Entry-by-entry comparison of G with the exact derivative of the loss along that entry, by
     forward-mode series in one symbol (matcalc.exact) over SymPy's rationals, or at DIGITS digits
     where the loss is transcendental; SymPy's symbolic derivative for an operator exact.py lacks."""
@@ -465,7 +507,7 @@ def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dic
 
 
 def _series_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
-                  point: dict, seed: int, report: CheckReport, F: Rationals | Reals) -> None:
+                  point: dict, seed: int, report: SympyTally, F: Rationals | Reals) -> None:
     """Pass p moves the p-th sampled entry of every variable at once (weighted), so the number of
     derivative evaluations is the number of entries sampled per variable, whatever the number of
     variables; a pass that disagrees is replayed variable by variable to name the entry."""
@@ -522,7 +564,7 @@ def _close(a, b) -> tuple[bool, bool, float]:
 
 
 def _symbolic_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
-                    point: dict, seed: int, report: CheckReport) -> None:
+                    point: dict, seed: int, report: SympyTally) -> None:
     """The loss entry by entry in SymPy with X = X0 + t*E_ij, differentiated by t at 0 (for trees
     with an operator that matcalc.exact has no rule for)."""
     import sympy
@@ -567,20 +609,18 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
         use_sympy = False
         notes.append(f"SymPy check skipped: a declared size {largest} is over {MAX_SYMPY_DIM}")
     dims, point = sizes_and_point(f, grads, seed)
-    report = CheckReport(dims, notes=list(notes))
     tries = 3 if has_kinks(f) else 1
     for attempt in range(tries):
         if attempt:
             point = find_point(f, grads, dims, seed + attempt)
+        found, tally, rel_err = list(notes), SympyTally(), None
         try:
             if use_numeric:
-                report.numeric_max_rel_err = numeric_check(f, grads, syms, dims, point, seed + attempt,
-                                                           report.notes)
+                rel_err = numeric_check(f, grads, syms, dims, point, seed + attempt, found)
             if use_sympy:
-                sympy_check(f, grads, syms, dims, point, seed + attempt, report)
-            return report
+                sympy_check(f, grads, syms, dims, point, seed + attempt, tally)
+            return CheckReport(dims, rel_err, tally.sympy_entries, tally.sympy_exact, tally.sympy_max_err, found)
         except CheckError:
             if attempt == tries - 1:
                 raise
-            report = CheckReport(dims, notes=list(notes))
-    return report
+    return CheckReport(dims, notes=notes)

@@ -11,21 +11,12 @@ import os
 import sys
 from typing import NoReturn
 
-from . import limits
+from . import limits, present
 from .api import LAYOUTS, Result, grad
 from .errors import MatcalcError
 from .labels import LANGS
 from .notes import fill
-from .printing import latex_name
 from .verdict import Verdict, as_json, check, check_chain, check_differential, check_file, table
-
-
-def _latex(r: Result) -> str:
-    rows = [rf"{latex_name(n)} &= {t}" for n, t in r.where_latex]
-    rows += [rf"\frac{{\partial f}}{{\partial {latex_name(g.name)}}} &= {g.latex}" for g in r.gradients.values()]
-    body = " \\\\\n".join(rows)
-    return f"\\begin{{align*}}\n{body}\n\\end{{align*}}\n% layout: {r.layout}; " + (
-        r.check.summary() if r.check else "not verified")
 
 
 class _UsageError(Exception):
@@ -228,13 +219,8 @@ def _silence_stdout() -> None:
 
 
 def _render(r: Result, args: argparse.Namespace) -> str:
-    if args.format == "json":
-        return json.dumps(r.to_dict(steps=args.steps, lang=args.lang), indent=2, ensure_ascii=False)
-    if args.format == "markdown":
-        return r.steps_markdown(args.lang, args.cite, args.transpose)
-    if args.format == "latex":
-        return r.steps_latex(args.lang, args.cite, args.transpose) if args.steps else _latex(r)
-    return f"{r.steps_text(args.lang, args.cite)}\n\n{r}" if args.steps else str(r)
+    """The result in the output form asked for (`matcalc.present`: one formatter per form)."""
+    return present.render(r, args.format, args.steps, args.lang, args.cite, args.transpose)
 
 
 if __name__ == "__main__":

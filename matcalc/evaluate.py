@@ -16,11 +16,11 @@ else:  # imported by the first symbolic evaluation
 
 from .errors import MatcalcError
 from .expr import Dif, Expr, Eye, Num, Op, Sym, walk
-from .registry import OPS, Dim
+from .registry import OPS, Dim, dim_size
 
 
 def _size(d: Dim, dims: dict[str, int]) -> int:
-    return d if isinstance(d, int) else dims[d]
+    return dim_size(d, dims)
 
 
 def _differential(e: Expr) -> str:

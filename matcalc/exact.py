@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import DomainError
 from .expr import Expr, Eye, Num, Op, Sym, walk
-from .registry import OPS, Dim
+from .registry import OPS, Dim, dim_size
 
 Mat = list[list[Any]]
 
@@ -261,10 +261,10 @@ def _elementwise(F: Any, name: str) -> Callable[[Any], tuple[Any, Any]]:
         "tanh": tanh,
         "sigmoid": sig,
         "softplus": lambda x: (F.log(1 + F.exp(x)), sigmoid(x)),
-        "relu": lambda x: (x if x > 0 else 0 * x, KINK if x == 0 else int(x > 0)),
-        "abs": lambda x: (abs(x), KINK if x == 0 else _sign(x)),
-        "sign": lambda x: (_sign(x), KINK if x == 0 else 0),
-        "step": lambda x: (int(x > 0), KINK if x == 0 else 0),
+        "relu": lambda x: (x if x > 0 else 0 * x, KINK if x == 0 else 0 * x + int(x > 0)),
+        "abs": lambda x: (abs(x), KINK if x == 0 else 0 * x + _sign(x)),
+        "sign": lambda x: (0 * x + _sign(x), KINK if x == 0 else 0 * x),
+        "step": lambda x: (0 * x + int(x > 0), KINK if x == 0 else 0 * x),  # in the field of x
     }
     if name not in table:
         raise Unsupported(name)
@@ -293,7 +293,7 @@ class Evaluator:
         self.aux: dict[Expr, Any] = {}
 
     def _size(self, d: Dim) -> int:
-        return d if isinstance(d, int) else self.dims[d]
+        return dim_size(d, self.dims)
 
     def value(self, root: Expr) -> Mat:
         """The value of `root` (a list of rows)."""
@@ -471,6 +471,30 @@ def _index(m: Mat) -> int:
     return int(m[0][0]) - 1
 
 
+def _v_vec(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
+    """The columns of the argument stacked."""
+    a = args[0]
+    return [[a[i][j]] for j in range(len(a[0])) for i in range(len(a))]
+
+
+def _v_reshape(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
+    """A column as a matrix of the second argument's shape, column by column (vec's inverse)."""
+    g, rows, cols = args[0], len(args[1]), len(args[1][0])
+    return [[g[j * rows + i][0] for j in range(cols)] for i in range(rows)]
+
+
+def _v_rearrange(args: list[Mat]) -> Mat:
+    """R[i + r*j][k + p*l] = G[i*p + k][j*q + l], blocks of the shapes of args[1] (r x c) and args[2] (p x q)."""
+    g, (r, c), (p, q) = args[0], (len(args[1]), len(args[1][0])), (len(args[2]), len(args[2][0]))
+    return [[g[(i % r) * p + j % p][(i // r) * q + j // p] for j in range(q * p)] for i in range(c * r)]
+
+
+def _v_kron(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
+    a, b = args
+    rb, cb = len(b), len(b[0])
+    return [[a[i // rb][j // cb] * b[i % rb][j % cb] for j in range(len(a[0]) * cb)] for i in range(len(a) * rb)]
+
+
 _VALUE: dict[str, Callable[[Evaluator, Op, list[Mat]], Mat]] = {
     "add": _v_fold(_add),
     "matmul": _v_chain,
@@ -494,6 +518,12 @@ _VALUE: dict[str, Callable[[Evaluator, Op, list[Mat]], Mat]] = {
     "diagvec": lambda ev, e, a: [[a[0][i][i]] for i in range(len(a[0]))],
     "literal": _v_literal,
     "entry": lambda ev, e, a: [[a[0][_index(a[1])][_index(a[2])]]],
+    "vec": _v_vec,  # issue 9: vec, reshape, kron
+    "reshape": _v_reshape,
+    "kron": _v_kron,
+    "rearrange": lambda ev, e, a: _v_rearrange(a),
+    "mean": lambda ev, e, a: [[_sum(a[0]) / (len(a[0]) * len(a[0][0]))]],  # issue 9
+    "adj": lambda ev, e, a: _adjugate(a[0]),
 }
 
 
@@ -533,10 +563,33 @@ def _d_inverse(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) 
 def _d_det(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) -> Mat:
     """d det(A) = det(A)*tr(inv(A)*dA); d logdet(A) = tr(inv(A)*dA)."""
     inv, det = ev.aux[e]
+    if inv is None and e.op == "det":  # singular: d det(A) = tr(adj(A)*dA), the cofactors
+        adj = _adjugate(args[0])
+        return [[sum(adj[j][i] * ts[0][i][j] for i in range(len(adj)) for j in range(len(adj)))]]
     if inv is None:
-        raise DomainError("the derivative of det at a singular matrix is not computed")
+        raise DomainError("the derivative of logdet at a singular matrix is not computed")
     d = sum(inv[j][i] * ts[0][i][j] for i in range(len(inv)) for j in range(len(inv)))
     return [[det * d if e.op == "det" else d]]
+
+
+def _adjugate(a: Mat) -> Mat:
+    """adj(A)[i][j] = (-1)^(i+j) det(A without row j and column i), exactly (A may be singular)."""
+    n = len(a)
+    if n == 1:
+        return [[a[0][0] * 0 + 1]]
+    def minor(r: int, c: int) -> Any:
+        return inverse_and_det([[a[i][j] for j in range(n) if j != c] for i in range(n) if i != r])[1]
+    return [[(-1) ** (i + j) * minor(j, i) for j in range(n)] for i in range(n)]
+
+
+def _d_adj(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) -> Mat:
+    """d adj(A) = tr(adj(A)*dA)*inv(A) - adj(A)*dA*inv(A) (A invertible; else SymPy's derivative)."""
+    inv, _ = inverse_and_det(args[0])
+    if inv is None:
+        raise Unsupported("the derivative of adj at a singular matrix")
+    adj, da = ev.values[e], ts[0]
+    c = sum(adj[j][i] * da[i][j] for i in range(len(adj)) for j in range(len(adj)))
+    return _add(_scale(c, inv), _scale(-1, _mm(_mm(adj, da), inv)))
 
 
 def _d_columnwise(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) -> Mat:
@@ -592,4 +645,10 @@ _TANGENT: dict[str, Callable] = {
     "diagvec": _d_linear,
     "literal": _d_linear,
     "entry": _d_linear,
+    "vec": _d_linear,  # issue 9: vec, reshape (linear in the column; the template's zero tangent keeps the shape)
+    "reshape": _d_linear,
+    "kron": _d_product(_v_kron),  # bilinear: kron(dA, B) + kron(A, dB)
+    "rearrange": _d_linear,
+    "mean": _d_linear,  # issue 9
+    "adj": _d_adj,
 }

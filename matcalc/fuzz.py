@@ -58,7 +58,7 @@ from .expr import PROPERTIES, Expr, Eye, Op, Sym, walk
 from .latex_in import latex_to_text
 from .parser import Decl, parse_decls, parse_syn
 from .printing import to_text
-from .registry import OPS, SCALAR
+from .registry import OPS, SCALAR, dim_size
 from .typer import default_shape, to_expr
 
 CLASSES = ("hang", "crash", "wrong", "contract", "nopoint", "unsupported", "inconclusive", "ok")
@@ -697,7 +697,7 @@ class Model:
 
     def value(self, s: Sym) -> np.ndarray:
         """A random value honouring the declared properties."""
-        r, c = (d if isinstance(d, int) else self.dims[d] for d in s.shape)
+        r, c = (dim_size(d, self.dims) for d in s.shape)
         b = self.rng.standard_normal((r, c)) * 0.7
         if s.has("probability"):
             b = np.abs(b) + 0.1
@@ -770,6 +770,10 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
     x0 = base[name]
     v = model.direction(name, x0)
     h = 1e-3 * max(1.0, float(np.max(np.abs(x0))))
+    an = float(np.sum(g * v))
+    f0 = float(base["#loss"][0, 0])
+    while abs(an) * h > 1e-2 * (1.0 + abs(f0)) and h > 1e-12:  # the step must resolve the loss's
+        h /= 100  # variation: cos of a huge argument oscillates within a step of 1e-3, aliasing
 
     def ends(step: float) -> tuple[float, float]:
         return model.loss(env, name, x0 + step * v), model.loss(env, name, x0 - step * v)
@@ -778,8 +782,6 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
         (p1, m1), (p2, m2), (p3, m3) = ends(h), ends(h / 2), ends(h / 4)
     d1, d2, d3 = (p1 - m1) / (2 * h), (p2 - m2) / h, (p3 - m3) / (h / 2)
     r1, r2 = (4 * d2 - d1) / 3, (4 * d3 - d2) / 3
-    an = float(np.sum(g * v))
-    f0 = float(base["#loss"][0, 0])
     # one-sided slopes differ by ~f''*step where f is smooth, by a constant jump at a kink
     k2, k3 = abs((p2 - f0) - (f0 - m2)) / (h / 2), abs((p3 - f0) - (f0 - m3)) / (h / 4)
     if not _finite(r1, r2, an):

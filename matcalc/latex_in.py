@@ -9,7 +9,7 @@ import re
 from functools import cache
 
 from .errors import ParseError
-from .registry import FUNCTION_NAMES, OPS, on_change
+from .registry import CONSTANT_NAMES, FUNCTION_NAMES, OPS, on_change
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\[,;!: ]|\\\||[A-Za-z]|\d+(?:\.\d+)?|\S")
 _FUNCS = FUNCTION_NAMES  # the registry's live set of function names
@@ -29,8 +29,11 @@ def _notation() -> dict[str, dict[str, str]]:
     `\\tanh` -> tanh; "prefix" (several commands, rewritten to one `\\operatorname{..}` first)
     `\\log\\det` -> logdet; "bars" `|` -> abs, `1`/`2`/`F` (norm subscripts) -> norm1/norm2;
     "wrap" `\\sqrt` -> sqrt; "power" `-1` -> inv."""
-    out: dict[str, dict[str, str]] = {k: {} for k in ("command", "prefix", "bars", "wrap", "power")}
+    out: dict[str, dict[str, str]] = {k: {} for k in ("command", "prefix", "bars", "wrap", "power", "infix")}
     for row in OPS.values():
+        if row.parse_name and row.public and row.arity == 2:  # `\left(A \otimes B\right)` -> kron
+            if m := re.fullmatch(r"\\left\((\x01) (\\[A-Za-z]+) (\x01)\\right\)", row.latex.format(_ARG, _ARG)):
+                out["infix"][m.group(2)] = row.parse_name
         if not (row.parse_name and row.public and row.arity == 1):
             continue
         for template in filter(None, (row.latex, row.latex_matrix)):
@@ -58,6 +61,7 @@ on_change(_notation.cache_clear)
 
 
 _DIFF = "\x00d"  # the differential operator d(...), told apart from a symbol named d
+_SIZED = "\x03"  # before a constant written with its size, \operatorname{zeros}\left(m, n\right)
 
 
 def latex_to_text(src: str, symbols: frozenset[str] | set[str] = frozenset()) -> str:
@@ -129,6 +133,8 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
         if t in _WRAPPERS:
             word, i = _raw(toks, i + 1, src)
             constant = {"1": "ones", "0": "zeros"}.get(word) if t == r"\mathbf" else None
+            if t == r"\operatorname" and word in CONSTANT_NAMES:  # \operatorname{zeros}\left(m, n\right): its size
+                constant = _SIZED + word
             out.append([constant or word.replace("\\", "")])
             continue
         if t == r"\left" and i + 1 < len(toks) and toks[i + 1] in ("\\|", "|"):
@@ -162,6 +168,10 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
                 out.append([word])
             i += 1
             continue
+        if t in _notation()["infix"]:  # an infix operator (\otimes): split the group at it, below
+            out.append([t])
+            i += 1
+            continue
         if t.startswith("\\") and t[1:] in _GREEK:
             out.append([t[1:]])
             i += 1
@@ -170,7 +180,31 @@ def _expr(toks: list[str], i: int, src: str, stop: str | None) -> tuple[list[str
             raise _fail(src, f"the command {t}")
         out.append([t])
         i += 1
-    return _juxtapose(out, src), i
+    return _infix(out, src), i
+
+
+def _infix(items: list[list[str]], src: str) -> list[str]:
+    r"""The items of a group, with an infix operator of the registry (`A \otimes B`) read as the
+    call `kron(A, B)` of the juxtaposed products on either side (left to right for several).
+    Its operands may not be sums or argument lists: those must be in parentheses (no guessing)."""
+    infix = _notation()["infix"]
+    if not any(len(it) == 1 and it[0] in infix for it in items):
+        return _juxtapose(items, src)
+    segments: list[list[list[str]]] = [[]]
+    ops: list[str] = []
+    for it in items:
+        if len(it) == 1 and it[0] in infix:
+            segments.append([])
+            ops.append(infix[it[0]])
+        else:
+            segments[-1].append(it)
+    for seg in segments:
+        if not seg or any(len(it) == 1 and it[0] in ("+", ",", "=") or (k and it == ["-"]) for k, it in enumerate(seg)):
+            raise _fail(src, "an operand of \\otimes that is empty, a sum or a list (write it in parentheses)")
+    out = _juxtapose(segments[0], src)
+    for op, seg in zip(ops, segments[1:]):
+        out = [op, "(", *out, ",", *_juxtapose(seg, src), ")"]
+    return out
 
 
 def _bars(toks: list[str], i: int, src: str) -> tuple[list[str], int]:
@@ -232,8 +266,9 @@ def _juxtapose(items: list[list[str]], src: str) -> list[str]:
     for k, item in enumerate(items):
         first = item[0]
         is_op = len(item) == 1 and first in ops
-        func = len(item) == 1 and (first in _FUNCS or first == _DIFF)
-        if not is_op and prev_atom and not (out and (out[-1] in _FUNCS or out[-1] == _DIFF)):
+        func = len(item) == 1 and (first in _FUNCS or first == _DIFF or first.startswith(_SIZED))
+        if not is_op and prev_atom and not (out and (out[-1] in _FUNCS or out[-1] == _DIFF
+                                                     or out[-1].startswith(_SIZED))):
             out.append("*")
         out.extend(item)
         prev_atom = not is_op and not func
@@ -243,5 +278,6 @@ def _juxtapose(items: list[list[str]], src: str) -> list[str]:
 
 
 def _join(tokens: list[str]) -> str:
-    return " ".join(tokens).replace(_DIFF + " (", "d(").replace(_DIFF, "d").replace("( ", "(").replace(" )", ")") \
+    return " ".join(tokens).replace(_SIZED, "") \
+        .replace(_DIFF + " (", "d(").replace(_DIFF, "d").replace("( ", "(").replace(" )", ")") \
         .replace(" '", "'").replace(" .^ ", ".^").replace(" ^ ", "^")

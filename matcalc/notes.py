@@ -12,6 +12,7 @@ import re
 
 from .api import grad
 from .errors import MatcalcError
+from .present import result_markdown
 
 BEGIN, END = "<!-- matcalc:begin -->", "<!-- matcalc:end -->"
 _BLOCK = re.compile(r"^```matcalc[ \t]*\n(.*?)^```[ \t]*\n(?:\n*" + re.escape(BEGIN) + r".*?" + re.escape(END) +
@@ -42,8 +43,8 @@ def render_block(body: str) -> str:
     opt = parse_block(body)
     r = grad(opt.get("program") or opt["loss"], re.split(r"[,\s]+", opt["wrt"].strip()), opt.get("let", ""),
              check=opt.get("check", "true").lower() != "false")
-    md = r.steps_markdown(opt.get("lang", "en"), opt.get("cite", "false").lower() == "true",
-                          opt.get("transpose", "T"))
+    md = result_markdown(r, opt.get("lang", "en"), opt.get("cite", "false").lower() == "true",
+                         opt.get("transpose", "T"))
     return f"{BEGIN}\n{md.rstrip()}\n{END}\n"
 
 

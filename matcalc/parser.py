@@ -18,7 +18,7 @@ import lark
 from . import limits
 from .errors import LimitError, ParseError
 from .properties import PROPERTIES, square_property
-from .registry import Dim, Shape
+from .registry import Dim, Shape, dim_mul
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +188,13 @@ class Decl:
     props: frozenset[str]
 
 
-_DIM = r"(?:[A-Za-z][A-Za-z0-9_]*|\d+)"
+_DIM = r"(?:[A-Za-z][A-Za-z0-9_]*|\d+)(?:\*(?:[A-Za-z][A-Za-z0-9_]*|\d+))*"  # a product: m*n
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def _dim(tok: str, text: str = "") -> Dim:
+    if "*" in tok:  # a dimension expression: m*n
+        return dim_mul(*(_dim(t, text) for t in tok.split("*")))
     if not tok.isdigit():
         return tok
     if len(tok) > 7 or not 1 <= int(tok) <= limits.MAX_DIM:

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from .algebra import exponent, neg, power, split_coef, value_of
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
-from .registry import OPS
+from .registry import OPS, DimProd
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 
@@ -166,10 +166,10 @@ class TextPrinter:
         return f"{self.wrap(base, POST)}{'^' if base.is_scalar else '.^'}{ps}", POW
 
     def op_call(self, e: Op) -> tuple[str, int]:
-        return f"{OPS[e.op].parse_name}({self.render(e.args[0])[0]})", ATOM
+        return f"{OPS[e.op].parse_name}({', '.join(self.render(a)[0] for a in e.args)})", ATOM
 
     def op_literal(self, e: Op) -> tuple[str, int]:
-        cols = int(e.shape[1])
+        cols = int(e.shape[1])  # type: ignore[arg-type]  # a literal's sizes are integers
         cells = [self.render(x)[0] for x in e.args[1:]]
         rows = [cells[i:i + cols] for i in range(0, len(cells), cols)]
         return self.matrix(rows), ATOM
@@ -281,8 +281,18 @@ class LatexPrinter(TextPrinter):
         ps = self.number(Num(p))[0]  # 2, -1, \frac{1}{2}, -\frac{1}{2}
         return self.sup(base, ("" if base.is_scalar else r"\circ ") + ps), POW
 
+    def shape_of(self, e: Expr) -> str:
+        r"""An argument that gives only its shape (reshape's template), as a zero matrix that reads
+        back with its size: `\operatorname{zeros}\left(m, n\right)`."""
+        dims = ", ".join("*".join(latex_name(f) if isinstance(f, str) else str(f)
+                                  for f in (d.factors if isinstance(d, DimProd) else (d,))) for d in e.shape)
+        return rf"\operatorname{{zeros}}\left({dims}\right)"
+
     def op_call(self, e: Op) -> tuple[str, int]:
         arg, row = e.args[0], OPS[e.op]
+        if len(e.args) > 1:  # kron: `\left(A \otimes B\right)`, a sum operand in parentheses
+            return row.latex.format(*(self.shape_of(a) if i in row.shape_only else self.wrap(a, MUL)
+                                      for i, a in enumerate(e.args))), ATOM
         matrix = row.latex_matrix is not None and 1 not in arg.shape  # e.g. the Frobenius norm of a matrix
         return (row.latex_matrix if matrix and row.latex_matrix else row.latex).format(self(arg)), ATOM
 

@@ -24,9 +24,73 @@ else:  # imported when a SymPy evaluator first runs
 
 from .errors import ShapeError
 
-Dim = Union[str, int]
+
+@dataclass(frozen=True, eq=False)
+class DimProd:
+    """A dimension that is a product of dimensions, `m*n` (the rows of `vec(X)`, n*m for an m x n X,
+    of `kron(A, B)`). Built by `dim_mul` only, which folds integers and flattens, so a product
+    always has at least two factors and is never an integer. `factors` keeps the order written
+    (the typer unifies two products factor by factor when nothing else decides them); equality
+    and hash ignore the order (`m*n` is `n*m`). A factor is a name, an integer coefficient (at
+    most one, first), or an opaque object (the typer's unknown dimension, compared by identity)."""
+
+    factors: tuple
+
+    def _key(self) -> tuple:
+        names = sorted(f for f in self.factors if isinstance(f, str))
+        coef = next((f for f in self.factors if isinstance(f, int)), 1)
+        others = sorted(id(f) for f in self.factors if not isinstance(f, (str, int)))
+        return coef, tuple(names), tuple(others)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DimProd) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        return "*".join(str(f) if isinstance(f, (str, int)) else "?" for f in self.factors)
+
+
+Dim = Union[str, int, DimProd]
 Shape = tuple[Dim, Dim]
 SCALAR: Shape = (1, 1)
+
+
+def dim_mul(*dims: object) -> Dim:
+    """The product of dimensions as a `Dim`: integers folded (`2*3` is 6, `1*n` is `n`), nested
+    products flattened; otherwise a `DimProd` in the order written."""
+    coef, rest = 1, []
+    for d in dims:
+        for f in (d.factors if isinstance(d, DimProd) else (d,)):
+            if isinstance(f, int):
+                coef *= f
+            else:
+                rest.append(f)
+    if not rest:
+        return coef
+    if coef == 1 and len(rest) == 1:
+        return rest[0]
+    return DimProd(((coef,) if coef != 1 else ()) + tuple(rest))
+
+
+def dim_size(d: Dim, dims: dict[str, int]) -> int:
+    """The size of dimension `d` when the named dimensions have the sizes `dims`."""
+    if isinstance(d, int):
+        return d
+    if isinstance(d, DimProd):
+        out = 1
+        for f in d.factors:
+            out *= dim_size(f, dims)
+        return out
+    return dims[d]
+
+
+def dim_names(d: Dim) -> list[str]:
+    """The dimension names `d` is built from, in order (`m*n` -> [m, n])."""
+    if isinstance(d, DimProd):
+        return [f for f in d.factors if isinstance(f, str)]
+    return [d] if isinstance(d, str) else []
 
 
 def fmt_shape(shape: Shape) -> str:
@@ -55,6 +119,8 @@ class OpInfo:
     public: bool = True  # a function of the Python front end (False: internal, like a program's named step)
     latex_matrix: str | None = None  # the LaTeX when the argument is a matrix, not a vector (Frobenius norm)
     value_props: frozenset[str] = frozenset()  # properties its value always has (softmax: probability)
+    shape_only: tuple[int, ...] = ()  # arguments that give only their shape (kept as zero matrices)
+    multilinear: bool = False  # linear in each argument (kron): zero when any argument is zero
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -89,7 +155,7 @@ def _first(shapes: tuple[Shape, ...]) -> Shape:
 
 def _square(shapes: tuple[Shape, ...]) -> Shape:
     r, c = shapes[0]
-    if r != c:
+    if r != c and _is_concrete(r) and _is_concrete(c):  # the typer decides products still open (m*? = ?*n)
         raise ShapeError(f"needs a square matrix, got {fmt_shape(shapes[0])}")
     return r, c
 
@@ -271,6 +337,90 @@ def _sp_log_softmax_col(col: list) -> list:
     return [e - lse for e in col]
 
 
+def _np_adjugate(a: np.ndarray) -> np.ndarray:
+    """adj(A)[i, j] = (-1)^(i+j) det(A without row j and column i): defined for singular A too."""
+    n = a.shape[0]
+    if n == 1:
+        return np.ones((1, 1))
+    out = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, j, axis=0), i, axis=1)
+            out[i, j] = (-1) ** (i + j) * np.linalg.det(minor)
+    return out
+
+
+def _sp_adjugate(a: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix([[1]]) if a.shape == (1, 1) else a.adjugate()
+
+
+# ---- vec, reshape, kron --------------------------------------------------------------------------
+
+def _vec_shape(shapes: tuple[Shape, ...]) -> Shape:
+    """vec of an m x n matrix is n*m x 1: a product's factors are written slowest index first, as
+    kron writes them (entry (i, j) of X is entry i + m*j of vec(X); entry (i*p + k) of kron(A, B)
+    has A's index i), so that kron(B', A)*vec(X) unifies factor by factor with A*X*B conforming."""
+    rows, cols = shapes[0]
+    return dim_mul(cols, rows), 1
+
+
+def _is_concrete(d: object) -> bool:
+    return isinstance(d, (str, int)) or (isinstance(d, DimProd) and all(isinstance(f, (str, int)) for f in d.factors))
+
+
+def _reshape_shape(shapes: tuple[Shape, ...]) -> Shape:
+    (r, c), target = shapes[0], shapes[1]
+    if all(_is_concrete(d) for d in (r, c, *target)) and (r, c) != (dim_mul(*target), 1):
+        raise ShapeError(f"reshape needs a column of {dim_mul(*target)} entries, got {fmt_shape(shapes[0])}")
+    return target
+
+
+def _kron_shape(shapes: tuple[Shape, ...]) -> Shape:
+    (r1, c1), (r2, c2) = shapes
+    return dim_mul(r1, r2), dim_mul(c1, c2)
+
+
+def _rearrange_shape(shapes: tuple[Shape, ...]) -> Shape:
+    if len(shapes) != 3:
+        raise ShapeError(f"rearrange takes 3 arguments, got {len(shapes)}")
+    g, (r, c), (p, q) = shapes
+    if all(_is_concrete(d) for d in (*g, r, c, p, q)) and g != _kron_shape(((r, c), (p, q))):
+        raise ShapeError(f"rearrange needs a {fmt_shape(_kron_shape(((r, c), (p, q))))} matrix, got {fmt_shape(g)}")
+    return dim_mul(c, r), dim_mul(q, p)
+
+
+def _np_rearrange(g: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """R[i + r*j, k + p*l] = G[i*p + k, j*q + l]."""
+    (r, c), (p, q) = a.shape, b.shape
+    return g.reshape(r, p, c, q).transpose(2, 0, 3, 1).reshape(c * r, q * p).copy()
+
+
+def _sp_rearrange(g: sympy.Matrix, a: sympy.Matrix, b: sympy.Matrix) -> sympy.Matrix:
+    (r, c), (p, q) = a.shape, b.shape
+    return sympy.Matrix(c * r, q * p, lambda i, j: g[(i % r) * p + j % p, (i // r) * q + j // p])
+
+
+def _np_vec(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, 1, order="F").copy()
+
+
+def _sp_vec(a: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix([[a[i, j]] for j in range(a.cols) for i in range(a.rows)])
+
+
+def _np_reshape(g: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return g.reshape(like.shape, order="F").copy()
+
+
+def _sp_reshape(g: sympy.Matrix, like: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix(like.rows, like.cols, lambda i, j: g[j * like.rows + i, 0])
+
+
+def _sp_kron(a: sympy.Matrix, b: sympy.Matrix) -> sympy.Matrix:
+    return sympy.Matrix(a.rows * b.rows, a.cols * b.cols,
+                        lambda i, j: a[i // b.rows, j // b.cols] * b[i % b.rows, j % b.cols])
+
+
 # ---- the rows -----------------------------------------------------------------------------------
 
 def _rows() -> list[OpInfo]:
@@ -323,6 +473,14 @@ def _rows() -> list[OpInfo]:
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
                r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="square"),
     ]
+    # ---- issue 9: operators users asked for (mean, adjugate, symbolic matrix power) ----
+    asked = [
+        OpInfo("mean", 1, _to_scalar, lambda a: _np_scalar(np.mean(a)), lambda a: _sp_scalar(sum(a) / len(a)),
+               r"\operatorname{{mean}}\left({0}\right)", linear=True, parse_name="mean"),
+        # adjugate (transposed cofactors): adj(A)*A = det(A)*eye, defined for singular A too
+        OpInfo("adj", 1, _square, _np_adjugate, _sp_adjugate, r"\operatorname{{adj}}\left({0}\right)",
+               parse_name="adj", arg_shape="square"),
+    ]
     elementwise_table: list[tuple[str, Callable, Callable, str]] = [
         ("exp", np.exp, lambda e: sympy.exp(e), r"\exp\left({0}\right)"),
         ("log", np.log, lambda e: sympy.log(e), r"\log\left({0}\right)"),
@@ -343,7 +501,25 @@ def _rows() -> list[OpInfo]:
     elementwise = [OpInfo(name, 1, _first, *_elementwise(np_fn, sp_fn), latex, elementwise=True, parse_name=name,
                           kink=name in kinks, exact=name in exact)
                    for name, np_fn, sp_fn, latex in elementwise_table]
-    return structural + claims + functions + elementwise
+    # ---- issue 9: vec and kron (dimension expressions: a vec of an m x n matrix is m*n x 1) ----
+    reshaping = [
+        OpInfo("vec", 1, _vec_shape, _np_vec, _sp_vec, r"\operatorname{{vec}}\left({0}\right)", linear=True,
+               parse_name="vec"),
+        # vec's inverse: the column G (m*n x 1) as a matrix of the shape of the second argument, a
+        # shape template kept as a zero matrix (the adjoint of vec: tr(G'*vec(Z)) = tr(reshape(G, Z)'*Z))
+        OpInfo("reshape", 2, _reshape_shape, _np_reshape, _sp_reshape,
+               r"\operatorname{{reshape}}\left({0}, {1}\right)", linear=True, parse_name="reshape",
+               arg_shape="like_last", shape_only=(1,)),
+        OpInfo("kron", 2, _kron_shape, lambda a, b: np.kron(a, b), _sp_kron, r"\left({0} \otimes {1}\right)",
+               parse_name="kron", multilinear=True),
+        # kron's adjoint: the rearrangement R(G) of a (r*p) x (c*q) matrix G into blocks A: r x c,
+        # B: p x q (the shapes of the templates), with vec(kron(A, B)) entries regrouped so that
+        # tr(G'*kron(A, B)) = vec(A)'*R(G)*vec(B) (Van Loan and Pitsianis)
+        OpInfo("rearrange", 3, _rearrange_shape, _np_rearrange, _sp_rearrange,
+               r"\operatorname{{rearrange}}\left({0}, {1}, {2}\right)", parse_name="rearrange",
+               arg_shape="kron_of_rest", shape_only=(1, 2)),
+    ]
+    return structural + claims + functions + asked + elementwise + reshaping
 
 
 def _index(rows: list[OpInfo]) -> dict[str, OpInfo]:

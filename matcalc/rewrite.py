@@ -154,8 +154,8 @@ def match(p: Syn, e: Expr, b: Binds) -> Iterator[Binds]:
         if isinstance(e, Op) and e.op == "transpose":
             yield from match(p.args[0], e.args[0], b)
     elif k == "call":
-        if isinstance(e, Op) and OPS[e.op].parse_name == p.value:
-            yield from match(p.args[0], e.args[0], b)
+        if isinstance(e, Op) and OPS[e.op].parse_name == p.value and len(e.args) == len(p.args):
+            yield from _match_args(p.args, e.args, b)
     elif k in ("pow", "epow"):
         if isinstance(e, Op) and e.op == "pow":
             for b2 in match(p.args[0], e.args[0], b):
@@ -169,6 +169,15 @@ def match(p: Syn, e: Expr, b: Binds) -> Iterator[Binds]:
             yield from _match_splits(p, e, b)
     else:
         raise MatcalcError(f"'{k}' cannot be used in a rule pattern")
+
+
+def _match_args(ps: tuple[Syn, ...], es: tuple[Expr, ...], b: Binds) -> Iterator[Binds]:
+    """The arguments of a call matched in order (kron(A, B))."""
+    if not ps:
+        yield b
+        return
+    for b2 in match(ps[0], es[0], b):
+        yield from _match_args(ps[1:], es[1:], b2)
 
 
 def _match_name(name: str, e: Expr, b: Binds) -> Iterator[Binds]:

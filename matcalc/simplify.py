@@ -25,6 +25,33 @@ def _term_parts(t: Expr) -> tuple[list[Expr], list[Expr]]:
 
 
 @python_rule
+def kron_vec(e: Expr) -> Expr | None:
+    """`kron(B, A)*vec(X) => vec(A*X*B')` (Matrix Cookbook 520), also for a sum of (scaled)
+    Kronecker products times one vec: `(kron(B, A) + kron(D, C))*vec(X) => vec(A*X*B' + C*X*D')`,
+    when every A*X*B' conforms (a pattern cannot state that). This direction is the simplification:
+    the (p*m) x (q*n) Kronecker product is never formed (O(mnpq) entries against the products of
+    the factors) and the result is the matrix form a reader writes; reshape(vec(M), X) then folds
+    to M. Terminates: every kron of the product disappears."""
+    if not (isinstance(e, Op) and e.op == "matmul" and len(e.args) >= 2):
+        return None
+    k, v = e.args[-2], e.args[-1]
+    if not (isinstance(v, Op) and v.op == "vec"):
+        return None
+    x = v.args[0]
+    parts = []
+    for t in (k.args if isinstance(k, Op) and k.op == "add" else (k,)):
+        scalars, body = al.split_scalars(t)
+        if not (isinstance(body, Op) and body.op == "kron"):
+            return None
+        b, a = body.args
+        if a.shape[1] != x.shape[0] or b.shape[1] != x.shape[1]:
+            return None
+        parts.append(al.mul(*scalars, al.matmul(a, x, al.transpose(b))))
+    out = al.call("vec", al.add(*parts))
+    return al.matmul(*e.args[:-2], out) if len(e.args) > 2 else out
+
+
+@python_rule
 def factor_scalar(e: Expr) -> Expr | None:
     """`A/m - Y/m => (A - Y)/m`: a scalar factor (not a number) common to every term comes out.
     Terminates: the copies of the factor become one."""
@@ -112,8 +139,8 @@ def _cancels(others: tuple[Expr, ...], term: Expr, op: str) -> bool:
     """Whether a factor of `others` meets a reciprocal power of itself in `term` (x and 1./x)."""
     mine = dict(al.base_exp(f) for o in others for f in _factors(o, op))
     for f in _factors(term, op):
-        base, p = al.base_exp(f)
-        if base in mine and (p > 0) != (mine[base] > 0):
+        base, p = al.base_exp(f)  # a number's powers are not combined (3*3^-0.5 stays): skip them
+        if base in mine and (p > 0) != (mine[base] > 0) and not isinstance(base, Num):
             return True
     return False
 
@@ -177,6 +204,7 @@ def negate_sum(e: Expr) -> Expr | None:
     return al.neg(al.add(*(al.neg(t) for t in e.args)))
 
 
+MAX_CHAIN = 100  # rewrites of one node in a row; a longer chain is a cycle of rules (a bug to report)
 MAX_PASSES = 8  # passes after the first; each is cheap, since unchanged sub-trees are memoised
 
 
@@ -187,6 +215,7 @@ class Simplifier:
         self.candidates = index("simplify")
         self.preds = predicates(wrt)
         self.memo: dict[Expr, Expr] = {}
+        self.chain = 0  # rewrites in a row now in progress (see MAX_CHAIN)
 
     def __call__(self, e: Expr) -> Expr:
         """`e` simplified: bottom-up passes until one changes nothing (so simplifying the
@@ -217,11 +246,17 @@ class Simplifier:
     def _rewrite(self, e: Expr) -> Expr:
         if e in self.memo and self.memo[e] is not e:
             return self.memo[e]
+        if self.chain >= MAX_CHAIN:  # rules that undo each other: stop with an equal tree
+            return e
         for rule in self.candidates(e):
             new = self._apply(rule, e)
             if new is not None and new != e:
                 self.log.add("simplify", rule.name, e, new)
-                out = self._pass(new)
+                self.chain += 1
+                try:
+                    out = self._pass(new)
+                finally:
+                    self.chain -= 1
                 self.memo[e] = out
                 return out
         self.memo[e] = e

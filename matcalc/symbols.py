@@ -152,20 +152,24 @@ def front_end_names() -> list[str]:
 
 
 @cache
-def function(name: str) -> Callable[[Term], Term]:
-    """The front-end function `name(x)`, built from the registry: the row of that name (of
-    several, the one the text syntax would choose for x's shape) applied to x. AttributeError
-    for a name that is no public call operator."""
+def function(name: str) -> Callable[..., Term]:
+    """The front-end function `name(x)` (`kron(a, b)`: as many arguments as the row takes),
+    built from the registry: the row of that name (of several, the one the text syntax would
+    choose for x's shape) applied to x. AttributeError for a name that is no public call operator."""
     if name not in front_end_names():
         raise AttributeError(f"module 'matcalc.symbols' has no attribute {name!r}")
 
-    def apply(x: Term) -> Term:
-        if not isinstance(x, Term):
-            raise MatcalcError(f"{name} needs a matcalc expression, got {type(x).__name__}")
+    def apply(x: Term, *more: Term) -> Term:
+        for y in (x, *more):
+            if not isinstance(y, Term):
+                raise MatcalcError(f"{name} needs a matcalc expression, got {type(y).__name__}")
+        row = resolve(name, x.shape[1] == 1)
+        if len(more) + 1 != (row.arity or 1):
+            raise MatcalcError(f"{name} takes {row.arity or 1} arguments, got {len(more) + 1}")
         try:
-            return Term(al.call(resolve(name, x.shape[1] == 1).name, x.expr))
+            return Term(al.call(row.name, x.expr, *(y.expr for y in more)))
         except ShapeError as err:
-            raise ShapeError(f"in {name}({to_text(x.expr)}): {err}") from None
+            raise ShapeError(f"in {name}({', '.join(to_text(y.expr) for y in (x, *more))}): {err}") from None
 
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = f"`{name}` of a matcalc expression, as in the text syntax (see the operator registry)."
@@ -175,7 +179,7 @@ def function(name: str) -> Callable[[Term], Term]:
 on_change(function.cache_clear)
 
 
-def __getattr__(name: str) -> Callable[[Term], Term]:
+def __getattr__(name: str) -> Callable[..., Term]:
     """`tr`, `softmax`, `sum`, ...: the functions of the registry's rows (`function`)."""
     return function(name)
 

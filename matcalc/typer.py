@@ -18,7 +18,7 @@ from . import limits, properties
 from .errors import ParseError, ShapeError, UnsupportedError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, Syn, snippet
-from .registry import FUNCTION_NAMES, Dim, OpInfo, Shape, overloads
+from .registry import FUNCTION_NAMES, Dim, DimProd, OpInfo, Shape, dim_mul, dim_names, overloads
 from .registry import resolve as resolve_call
 
 DIM_NAMES = ("n", "m", "p", "q", "r", "s", "k", "l", "t", "u", "v", "w")
@@ -36,8 +36,18 @@ class Unknown:
         self.unit_ok = unit_ok
 
 
-Term = Union[str, int, Unknown]  # a dimension, or one still unknown
+Term = Union[str, int, DimProd, Unknown]  # a dimension, or one still unknown
 ShapeT = tuple[Term, Term]
+
+
+def _open_product(t: object) -> bool:
+    """Whether a (found) term is a product with an unknown factor."""
+    return isinstance(t, DimProd) and any(isinstance(f, Unknown) for f in t.factors)
+
+
+def _is_open(t: object) -> bool:
+    """Whether a (found) term is unknown or a product with an unknown factor."""
+    return isinstance(t, Unknown) or _open_product(t)
 
 
 KIND_NAMES = {(False, False): "a scalar (a-g)", (True, False): "a column vector (h-z)", (True, True): "a matrix (A-Z)"}
@@ -68,16 +78,28 @@ class Typer:
     symbols: dict = field(default_factory=dict)
     numbers: set = field(default_factory=set)
     local: bool = False  # pass 2 builds a step's uses of earlier steps as symbols, not inlined
+    pending: list = field(default_factory=list)  # product dimensions not yet decidable: (a, b)
 
     # ---- unification ----------------------------------------------------------------------------
     def find(self, t: Term) -> Term:
         while isinstance(t, Unknown) and t in self.parent:
             t = self.parent[t]
+        if isinstance(t, DimProd):  # a product: its factors as far as they are known
+            return cast(Term, dim_mul(*(self.find(f) for f in t.factors)))
         return t
 
     def unify_dim(self, a: Term, b: Term) -> bool:
         a, b = self.find(a), self.find(b)
         if a is b or (not isinstance(a, Unknown) and a == b):
+            return True
+        for var, val in ((a, b), (b, a)):  # an unknown equal to a product still open: bound to it
+            if isinstance(var, Unknown) and isinstance(val, DimProd) and _open_product(val):
+                if any(f is var for f in val.factors):
+                    return False  # n = n*k
+                self.parent[var] = val
+                return True
+        if _open_product(a) or _open_product(b):  # m*n against k*p, or against a name: decided later
+            self.pending.append((a, b))
             return True
         if isinstance(a, Unknown) and isinstance(b, Unknown):
             b.unit_ok = b.unit_ok and a.unit_ok
@@ -92,9 +114,50 @@ class Typer:
         self.parent[a] = b
         return True
 
+    def settle(self) -> None:
+        """Decide the product dimensions left open by pass 1 (`vec(A)'*vec(B)`, A and B of unknown
+        sizes): each pair is re-unified once its factors are known; two products with the same
+        number of factors still open are unified factor by factor, in the order written, slowest
+        index first as vec and kron write them (B gets A's shape). ShapeError for a pair that
+        cannot hold, or that nothing decides."""
+        while self.pending and (self._settle_pass(False) or self._settle_pass(True)):
+            pass
+        if self.pending:
+            a, b = self.pending[0]
+            raise ShapeError(f"cannot infer the sizes in the dimensions {self.show_dim(a)} and {self.show_dim(b)}: "
+                             "declare the shapes")
+
+    def _settle_pass(self, factorwise: bool) -> bool:
+        """One pass over the open pairs; with `factorwise`, stop after the first pair unified
+        factor by factor (it may decide the others). Whether anything was decided."""
+        progress, todo, self.pending = False, self.pending, []
+        for i, (a, b) in enumerate(todo):
+            a, b = self.find(a), self.find(b)
+            if not (_is_open(a) or _is_open(b)) or isinstance(a, Unknown) or isinstance(b, Unknown):
+                ok = self.unify_dim(a, b)
+            elif factorwise and isinstance(a, DimProd) and isinstance(b, DimProd) and len(a.factors) == len(b.factors):
+                ok = all(self.unify_dim(x, y) for x, y in zip(a.factors, b.factors))
+                self.pending.extend(todo[i + 1:])
+                if not ok:
+                    raise ShapeError(f"shape mismatch: dimension {self.show_dim(a)} cannot equal {self.show_dim(b)}")
+                return True
+            else:
+                self.pending.append((a, b))
+                continue
+            if not ok:
+                raise ShapeError(f"shape mismatch: dimension {self.show_dim(a)} cannot equal {self.show_dim(b)}")
+            progress = True
+        return progress
+
+    def show_dim(self, t: Term) -> str:
+        t = self.find(t)
+        if isinstance(t, DimProd):
+            return "*".join("?" if isinstance(f, Unknown) else str(f) for f in t.factors)
+        return "?" if isinstance(t, Unknown) else str(t)
+
     def show(self, s: ShapeT) -> str:
         r, c = (self.find(t) for t in s)
-        r, c = ("?" if isinstance(t, Unknown) else t for t in (r, c))
+        r, c = (self.show_dim(t) for t in (r, c))
         return "scalar" if (r, c) == (1, 1) else f"{r} x {c}"
 
     def fail(self, syn: Syn, what: str, a: ShapeT, b: ShapeT) -> ShapeError:
@@ -121,6 +184,14 @@ class Typer:
 
     def scalarish(self, syn: Syn, s: ShapeT) -> bool:
         return id(syn) in self.numbers or self.known_scalar(s)
+
+    def never_scalar(self, s: ShapeT) -> bool:
+        """Whether `s` can no longer become 1 x 1 (a dimension other than 1, or an unknown size
+        of a default-kind vector or matrix): a 1 x 1 operand added to it is broadcast."""
+        for t in (self.find(t) for t in s):
+            if (isinstance(t, Unknown) and not t.unit_ok) or (not isinstance(t, Unknown) and t != 1):
+                return True
+        return False
 
     def make_scalar(self, syn: Syn, s: ShapeT, what: str) -> None:
         self.unify(syn, s, (1, 1), what)
@@ -158,7 +229,7 @@ class Typer:
         return self.symbol_shape(name), "symbol"
 
     def declared_dims(self) -> set[str]:
-        return {d for decl in self.decls.values() if decl.shape for d in decl.shape if isinstance(d, str)}
+        return {n for decl in self.decls.values() if decl.shape for d in decl.shape for n in dim_names(d)}
 
     def infer_assign(self, s: Syn) -> tuple[ShapeT, str]:
         name = s.value
@@ -197,6 +268,9 @@ class Typer:
 
     def infer_add(self, s: Syn) -> tuple[ShapeT, str]:
         a, b = (self.infer(x) for x in s.args)
+        for i, (one, other) in enumerate(((a, b), (b, a))):  # x - c: a 1 x 1 operand is broadcast
+            if id(s.args[i]) not in self.numbers and self.known_scalar(one) and self.never_scalar(other):
+                return other, f"broadcast{i}"
         self.unify(s, a, b, "a sum needs equal shapes")
         if id(s.args[0]) in self.numbers and id(s.args[1]) in self.numbers:
             self.numbers.add(id(s))
@@ -271,20 +345,35 @@ class Typer:
         if f not in FUNCTION_NAMES:
             raise UnsupportedError(f"unknown function '{f}' in '{snippet(self.text, s)}'"
                                    f" (known: {', '.join(sorted(FUNCTION_NAMES))})")
-        if len(s.args) != 1:
-            raise ParseError(f"{f} takes one argument, got {len(s.args)}", self.text, s.span[0])
-        a = self.infer(s.args[0])
-        if id(s.args[0]) in self.numbers and not any(r.elementwise for r in overloads(f)):  # softmax(0): scalar
-            self.make_scalar(s.args[0], a, "a number as an argument")
+        arity = overloads(f)[0].arity or 1
+        if len(s.args) != arity:
+            raise ParseError(f"{f} takes {'one argument' if arity == 1 else f'{arity} arguments'}, "
+                             f"got {len(s.args)}", self.text, s.span[0])
+        shapes = [self.infer(x) for x in s.args]
+        for x, b in zip(s.args, shapes):
+            if id(x) in self.numbers and not any(r.elementwise for r in overloads(f)):  # softmax(0): scalar
+                self.make_scalar(x, b, "a number as an argument")
+        a = shapes[0]
         row = resolve_call(f, self.find(a[1]) == 1)
-        self.constrain_arg(s, row, a)
+        self.constrain_arg(s, row, a, shapes)
         if row.elementwise and id(s.args[0]) in self.numbers:  # exp(2) is a number too
             self.numbers.add(id(s))
-        # shape rules treat dimensions as opaque values, so they pass unknowns through
-        return row.shape(cast(tuple[Shape], ((self.find(a[0]), self.find(a[1])),))), row.name
+        # shape rules treat dimensions as opaque values (`dim_mul` keeps unknown factors), so they
+        # pass unknowns through
+        found = tuple((self.find(b[0]), self.find(b[1])) for b in shapes)
+        return cast(ShapeT, row.shape(cast(tuple[Shape, ...], found))), row.name
 
-    def constrain_arg(self, s: Syn, row: OpInfo, a: ShapeT) -> None:
-        """Unify the argument's shape `a` with what `row.arg_shape` demands (square, a column)."""
+    def constrain_arg(self, s: Syn, row: OpInfo, a: ShapeT, shapes: list[ShapeT] | None = None) -> None:
+        """Unify the argument's shape `a` with what `row.arg_shape` demands (square, a column,
+        "like_last": a column with as many entries as the last argument, of `shapes`, has)."""
+        if row.arg_shape == "like_last" and shapes:
+            last = shapes[-1]
+            self.unify(s, a, (cast(Term, dim_mul(self.find(last[1]), self.find(last[0]))), 1),  # as vec
+                       f"{s.value} needs a column with as many entries as its last argument")
+        if row.arg_shape == "kron_of_rest" and shapes:  # the shape of kron(second, third)
+            (r, c), (p, q) = ((self.find(x), self.find(y)) for x, y in shapes[1:3])
+            self.unify(s, a, (cast(Term, dim_mul(r, p)), cast(Term, dim_mul(c, q))),
+                       f"{s.value} needs the shape of the Kronecker product of its other arguments")
         of = " of a matrix" if len(overloads(s.value)) > 1 else ""
         if row.arg_shape == "square":
             self.unify(s, a, (a[0], a[0]), f"{s.value}{of} needs a square matrix")
@@ -324,9 +413,9 @@ class Typer:
     def symbol_expr(self, name: str) -> Sym:
         decl = self.decls.get(name)
         rows, cols = (self.find(t) for t in self.symbols[name])
-        if isinstance(rows, Unknown) or isinstance(cols, Unknown):
+        if _is_open(rows) or _is_open(cols):
             raise ShapeError(f"cannot infer the size of '{name}'")
-        return Sym(name, (rows, cols), decl.props if decl else frozenset())
+        return Sym(name, cast(Shape, (rows, cols)), decl.props if decl else frozenset())
 
     def infer_constructor(self, s: Syn) -> tuple[ShapeT, str]:
         f, args = s.value, s.args
@@ -349,18 +438,24 @@ class Typer:
             return int(a.value)
         if a.kind == "name":
             return a.value
-        raise ParseError("a dimension is a name or a positive integer", self.text, a.span[0])
+        if a.kind == "mul":  # a product of dimensions: ones(m*n)
+            return dim_mul(*(self.dim_arg(x) for x in a.args))
+        raise ParseError("a dimension is a name, a positive integer or a product of them", self.text, a.span[0])
 
     # ---- pass 2 ---------------------------------------------------------------------------------
     def name_dims(self) -> None:
-        """Give every dimension still unknown after pass 1 a fresh name, in order of appearance."""
-        taken = {t for s in self.symbols.values() for t in s if isinstance(t, str)} | set(self.symbols)
+        """Give every dimension still unknown after pass 1 a fresh name, in order of appearance
+        (after deciding the product dimensions: `settle`)."""
+        self.settle()
+        taken = {n for s in self.symbols.values() for t in s if not _is_open(t) for n in dim_names(cast(Dim, t))}
+        taken |= set(self.symbols)
         pool = chain((n for n in DIM_NAMES if n not in taken), (f"d{i}" for i in count(1) if f"d{i}" not in taken))
         for _, shape in sorted(self.symbols.items()):
             for t in shape:
                 t = self.find(t)
-                if isinstance(t, Unknown):
-                    self.parent[t] = next(pool)
+                for f in (t.factors if isinstance(t, DimProd) else (t,)):
+                    if isinstance(f, Unknown) and isinstance(self.find(f), Unknown):
+                        self.parent[self.find(f)] = next(pool)
 
     def resolve(self, s: Syn, default: Dim | None = None) -> tuple[Dim, Dim]:
         shape = self.info[id(s)][0]
@@ -371,6 +466,8 @@ class Typer:
                 if default is None:
                     raise ShapeError(f"cannot infer the size of '{snippet(self.text, s)}'")
                 self.parent[t] = t = default
+            if _is_open(t):
+                raise ShapeError(f"cannot infer the size of '{snippet(self.text, s)}'")
             out.append(t)
         return out[0], out[1]
 
@@ -415,6 +512,11 @@ class Typer:
 
     def build_add(self, s: Syn, d: str) -> Expr:
         a, b = (self.build(x) for x in s.args)
+        if d.startswith("broadcast"):  # c*ones(m,n): the 1 x 1 operand as a constant matrix
+            if d == "broadcast0":
+                a = al.mul(a, Num(Fraction(1), b.shape))
+            else:
+                b = al.mul(b, Num(Fraction(1), a.shape))
         return al.add(a, b) if s.kind == "add" else al.sub(a, b)
 
     build_sub = build_add
@@ -474,7 +576,7 @@ class Typer:
         if d in ("eye", "ones", "zeros"):
             shape = self.resolve(s)
             return al.eye(shape[0]) if d == "eye" else Num(Fraction(1 if d == "ones" else 0), shape)
-        return al.call(d, self.build(s.args[0]))
+        return al.call(d, *(self.build(x) for x in s.args))
 
 
 def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
@@ -493,6 +595,10 @@ def to_program(text: str, syn: Syn, decls: dict[str, Decl] | None = None
         t.local = True
         local = [t.build(stmt) for stmt in syn.args]
     _check_constants(inlined + local)
+    if not inlined[-1].is_scalar:  # a loss that is not scalar because a scalar was broadcast in it
+        for site in _broadcasts(t, syn.args[-1]):
+            a, b = (t.info[id(x)][0] for x in site.args)
+            raise t.fail(site, "a sum needs equal shapes", a, b)
     statements = [(stmt.value if stmt.kind == "assign" else None, e, l) for stmt, e, l in zip(syn.args, inlined, local)]
     return statements, {name: t.symbol_expr(name) for name in sorted(t.symbols)}
 
@@ -510,6 +616,12 @@ def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,
         out = t.build(syn)
     _check_constants([out])
     return out
+
+
+def _broadcasts(t: Typer, s: Syn) -> list[Syn]:
+    """The sums in `s` where a 1 x 1 operand was broadcast, outermost first."""
+    here = [s] if s.kind in ("add", "sub") and str(t.info.get(id(s), (None, ""))[1]).startswith("broadcast") else []
+    return here + [x for a in s.args for x in _broadcasts(t, a)]
 
 
 def _check_constants(exprs: list[Expr]) -> None:

@@ -163,3 +163,35 @@ def test_python_front_end_builds_the_same_tree() -> None:
 def test_cli_loss_may_start_with_a_minus(capsys: pytest.CaptureFixture) -> None:
     assert main(["grad", "-y'*log(softmax(z))", "--wrt", "z", "--let", "y: probability"]) == 0
     assert "d/dz = softmax(z) - y" in capsys.readouterr().out
+
+
+def test_results_are_immutable_and_reading_the_derivation_changes_nothing() -> None:
+    import dataclasses
+    r = matcalc.grad("a1 = W1*x; h1 = tanh(a1); L = sum(W2*h1)", wrt=["W1", "W2"])
+    before = (r.to_dict(), str(r), r.check.to_dict())
+    for target, name in ((r, "notes"), (r, "check"), (r["W1"], "text"), (r.check, "notes")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(target, name, None)
+    with pytest.raises(TypeError):
+        r.gradients["W1"] = r["W2"]  # type: ignore[index]
+    assert isinstance(r.notes, tuple) and isinstance(r.check.notes, tuple) and isinstance(r.where, tuple)
+    steps = r.steps
+    assert steps[-1]["stage"] == "check" and steps[-1]["notes"][0].startswith("derivation: all")
+    assert (r.to_dict(), str(r), r.check.to_dict()) == before  # the derivation is cached privately
+    assert r.steps == steps and r.lines() == r.lines()
+    assert r.to_dict(steps=True)["check"]["notes"] == [*before[0]["check"]["notes"], steps[-1]["notes"][0]]
+
+
+def test_one_formatter_per_form_serves_the_api_and_the_cli(capsys: pytest.CaptureFixture) -> None:
+    from matcalc import present
+    r = matcalc.grad("a'*inv(X)*b", "X", "a, b: n")
+    assert str(r) == present.result_text(r) and r.to_dict() == present.result_json(r)
+    assert r._repr_markdown_() == r.steps_markdown() == present.result_markdown(r)
+    assert r._repr_latex_() == present.result_repr_latex(r)
+    assert r._repr_latex_() == "$" + present.latex_block(r, "aligned", compact=True) + "$"
+    assert present.result_latex(r).startswith(present.latex_block(r) + "\n% layout: denominator; verified")
+    for fmt in present.FORMATS:
+        for steps in (False, True):
+            args = ["grad", "a'*inv(X)*b", "--wrt", "X", "--let", "a, b: n", "--format", fmt] + ["--steps"] * steps
+            assert main(args) == 0
+            assert capsys.readouterr().out == present.render(r, fmt, steps) + "\n"

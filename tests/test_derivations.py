@@ -59,7 +59,7 @@ def test_every_line_follows_from_the_one_before(case: str) -> None:
     for seed in (0, 1):
         r = matcalc.grad(loss, wrt, let, seed=seed)
         assert len(r.steps) >= 5
-        assert any("lines checked numerically" in n for n in r.check.notes)
+        assert any("lines checked numerically" in n for n in r.steps[-1]["notes"])
     prog = matcalc.load(loss, matcalc.parse_decls(let))
     if not prog.intermediates:
         lines = derivation(prog.loss, wrt, frozenset(wrt), Simplifier(frozenset(wrt)))
@@ -97,8 +97,9 @@ def test_stages_and_rule_names() -> None:
 
 def test_checked_result_reports_the_line_check() -> None:
     r = _result("quadratic_form", check=True)
-    r.steps_text()
-    assert any("lines checked numerically" in n for n in r.check.notes)
+    check = r.steps[-1]
+    assert check["stage"] == "check" and any("lines checked numerically" in n for n in check["notes"])
+    assert not any("lines checked" in n for n in r.check.notes)  # the derivation's own, not the result's
 
 
 def test_json_carries_the_steps(capsys: pytest.CaptureFixture) -> None:
@@ -207,4 +208,4 @@ def test_deep_flat_loss_is_derived_by_named_steps_linearly() -> None:
     assert sizes[32] < 2.3 * sizes[16] < 2.3 ** 2 * sizes[8]
     r = matcalc.grad(_mlp(5), ["W1", "W5"])
     text = r.steps_text()
-    assert "s1 = W1*x" in text and any("all" in n and "lines checked numerically" in n for n in r.check.notes)
+    assert "s1 = W1*x" in text and any("all" in n and "lines checked numerically" in n for n in r.steps[-1]["notes"])

@@ -98,7 +98,7 @@ def _tampered(oracle: str):
     unsimplified = matcalc.parse("(x'*A)' + ones(n,n)*x", "A: n x n")  # simplifies to A'*x + sum(x)*ones(n)
     changes = {"fd": {"expr": other.expr}, "derivation": {"expr": other.expr}, "roundtrip": {"text": other.text},
                "latex": {"latex": other.latex}, "simplify": {"expr": unsimplified}}
-    r.gradients["x"] = dataclasses.replace(g, **changes[oracle])
+    r = dataclasses.replace(r, gradients={**r.gradients, "x": dataclasses.replace(g, **changes[oracle])})
     return case, r, fuzz.Model(case, r.symbols, np.random.default_rng(0))
 
 

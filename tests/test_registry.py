@@ -21,7 +21,9 @@ ADJOINT_STRUCTURAL = ("add", "matmul", "mul", "hadamard", "transpose")
 SHARED_PARSE_NAMES = {"diag": {"diag", "diagvec"}}
 # Argument shapes tried in order; the first one the row's shape rule accepts is used.
 UNARY_SHAPES = [((3, 4),), ((3, 3),), ((3, 1),)]
-NARY_SHAPES = [((3, 4), (1, 1)), ((3, 4), (3, 4)), ((3, 4), (4, 2))]
+NARY_SHAPES = [((3, 4), (1, 1)), ((3, 4), (3, 4)), ((3, 4), (4, 2)),
+               ((8, 1), (4, 2)),  # a column of 8 entries reshaped to 4 x 2 (reshape)
+               ((6, 8), (2, 4), (3, 2))]  # a 6 x 8 matrix in blocks of 3 x 2 (rearrange)
 
 
 def op_ids() -> list:
@@ -184,7 +186,7 @@ def test_claim_only_rows_evaluate_alike_and_print_back() -> None:
 
 # ---- one row is the whole operator ---------------------------------------------------------------
 
-SAMPLE_NAMES = ("A", "B")
+SAMPLE_NAMES = ("A", "B", "C")  # C: the third argument of rearrange
 
 
 def sample_expr(row: OpInfo):

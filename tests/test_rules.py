@@ -30,6 +30,7 @@ from matcalc.evaluate import numeric
 from matcalc.expr import PROPERTIES, Dif, Expr, Op, Sym, walk
 from matcalc.parser import Syn, parse_decls, parse_syn
 from matcalc.printing import to_text
+from matcalc.registry import dim_names, dim_size
 from matcalc.rewrite import (
     PYTHON_RULES,
     Rule,
@@ -217,7 +218,7 @@ def symbols(e: Expr) -> list[Sym]:
 
 
 def size_of(d, sizes: dict[str, int]) -> int:
-    return d if isinstance(d, int) else sizes[d]
+    return dim_size(d, sizes)  # a name, an integer or a product of them (m*n)
 
 
 def make_instance(e: Expr, seed: int, frozen: set[str] = frozenset()) -> Instance:
@@ -226,8 +227,8 @@ def make_instance(e: Expr, seed: int, frozen: set[str] = frozenset()) -> Instanc
     (direction zero for the symbols in `frozen`)."""
     sizes: dict[str, int] = {}
     for s in walk([e]):  # every node: constants such as ones(n,n) have sizes too
-        for d in s.shape:
-            if isinstance(d, str) and d not in sizes:
+        for d in (n for dim in s.shape for n in dim_names(dim)):
+            if d not in sizes:
                 sizes[d] = 2 + seed % 3 + len(sizes)
     rng = np.random.default_rng(seed)
     need = domains(e)
@@ -412,6 +413,13 @@ PYTHON_CASES: dict[str, list[tuple[str, str, bool]]] = {
         ("a: scalar", "2*a*x + a*y", True),
         ("a: scalar", "a*x + y", False),
         ("", "2*x + 2*y", False),
+    ],
+    "kron_vec": [  # issue 9: vec(A*X*B) = kron(B', A)*vec(X), applied where the shapes conform
+        ("A: m x n; X: n x p; B: p x q", "kron(B', A)*vec(X)", True),
+        ("A: m x n; X: n x p; B: p x q; C: m x n; D: p x q", "(kron(B', A) + 2*kron(D', C))*vec(X)", True),
+        ("A: m x n; X: n x p; B: p x q; y: m*q", "y'*kron(B', A)*vec(X)", True),
+        ("A: 2 x 2; B: 3 x 3; X: 3 x 2", "kron(B, A)*vec(X)", False),  # 6 = 6 entries, but A*X does not conform
+        ("A: m x n; B: p x q; v: q*n", "kron(A, B)*v", False),
     ],
     "negate_sum": [
         ("", "-A - B", True),

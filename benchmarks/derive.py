@@ -17,7 +17,10 @@ Prints numbers only; it asserts nothing about time. Three parts:
 (c) the program family: an L-layer network with biases written as a program of steps,
     z1 = W1*x + b1; h1 = tanh(z1); ...; zL = WL*h{L-1} + bL; L = -y'*log(softmax(zL)),
     hidden activation tanh or sigmoid (--activation), gradient with respect to every W_k and b_k,
-    for L = 1, 2, 4, ..., 64: the same columns as (b), plus the size of the L=4 result printed in
+    for L = 1, 2, 4, ..., 64: the same columns as (b), plus the peak memory of the derivation
+    (peak of its Python allocations by tracemalloc, in a fresh subprocess per depth) with its growth
+    exponent, the same memory at L = 128, 256, 512 (input limits raised in that subprocess: an
+    L=512 program is longer than a program may be), and the size of the L=4 result printed in
     full (print(r)); --show prints it.
 (d) check times: what the default checks (numeric + SymPy elementwise) add, over the catalogue,
     the program family at L = 2, 4, 8, 16 (with the growth of check time against the loss size
@@ -32,6 +35,7 @@ import importlib.util
 import math
 import re
 import statistics
+import subprocess
 import sys
 import time
 from functools import partial
@@ -287,15 +291,41 @@ def program(L: int, activation: str = "tanh", shapes: str = "square") -> tuple[s
     return "; ".join(steps), wrt, let
 
 
-def bench_program(depths: list[int], repeats: int, shapes: str, activation: str, show: bool) -> None:
+def peak_mb(L: int, activation: str, shapes: str) -> float:
+    """Peak traced memory (MB) of grad(program(L), check=False), in a fresh Python process."""
+    out = subprocess.run([sys.executable, __file__, "--peak-memory", str(L), "--activation", activation,
+                          "--shapes", shapes], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def _peak_memory_child(L: int, activation: str, shapes: str) -> None:
+    """Print the peak of the Python allocations (MB, tracemalloc) made by grad(program(L)): what
+    the derivation needs at its peak, the interpreter, grammar and rule tables excluded. (The
+    growth of the resident size would miss what fits in memory the imports freed; tracemalloc
+    is exact but slows the derivation about 20-fold, hence a child process and no timing here.)"""
+    import tracemalloc
+
+    from matcalc import limits
+    limits.MAX_INPUT_CHARS = limits.MAX_STATEMENTS = 10 ** 9  # L=512 is longer than a program may be
+    matcalc.grad("tr(A*X*B)", wrt="X", check=False)  # grammar and rule tables are not the program's
+    text, wrt, let = program(L, activation, shapes)
+    tracemalloc.start()
+    matcalc.grad(text, wrt=wrt, let=let, check=False)
+    print(f"{tracemalloc.get_traced_memory()[1] / 1e6:.3f}")
+
+
+def bench_program(depths: list[int], repeats: int, shapes: str, activation: str, show: bool,
+                  quick: bool = False) -> None:
     print(f"(c) program family, {shapes} weights, {activation} hidden layers: "
           f"z1 = W1*x + b1; h1 = {activation}(z1); ...; L = -y'*log(softmax(zL))")
-    print(f"    wrt W1..WL and b1..bL, check=False, median of {repeats} runs")
+    print(f"    wrt W1..WL and b1..bL, check=False, median of {repeats} runs; peak MB: tracemalloc's peak "
+          "of grad()'s allocations in a fresh process per depth")
     head = (f"    {'L':>3}  {'prog chars':>10}  {'derive ms':>10}  {'ms / L':>7}  {'nodes':>6}  {'nodes / L':>9}  "
-            f"{'chars':>6}  {'chars / L':>9}  {'where':>5}")
+            f"{'chars':>6}  {'chars / L':>9}  {'where':>5}  {'peak MB':>7}  {'MB / L':>6}")
     print(head)
     print("    " + "-" * (len(head) - 4))
     rows = []
+    memory: list[tuple[int, float]] = []
     for L in depths:
         text, wrt, let = program(L, activation, shapes)
         try:
@@ -307,10 +337,20 @@ def bench_program(depths: list[int], repeats: int, shapes: str, activation: str,
         missing = [w for w in wrt if w not in r.gradients]
         nodes, chars = result_size(r)
         rows.append((L, t, nodes, chars))
+        memory.append((L, peak_mb(L, activation, shapes)))
         print(f"    {L:>3}  {len(text):>10}  {t * 1e3:10.1f}  {t * 1e3 / L:7.2f}  {nodes:>6}  {nodes / L:9.1f}  "
-              f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}"
+              f"{chars:>6}  {chars / L:9.1f}  {len(r.where):>5}  {memory[-1][1]:7.2f}  {memory[-1][1] / L:6.3f}"
               + (f"  ! no gradient for {', '.join(missing)}" if missing else ""))
     growth_summary(rows)
+    if len(memory) >= 2 and min(m for _, m in memory[-2:]) > 0:
+        (l1, m1), (l2, m2) = memory[-2:]
+        print(f"    memory growth exponent L={l1}->{l2}: {math.log(m2 / m1) / math.log(l2 / l1):.2f}")
+    if not quick:  # about two minutes: tracemalloc slows L=512 to ~100 s
+        deep = [(L, peak_mb(L, activation, shapes)) for L in (128, 256, 512)]
+        print("    peak MB deeper (fresh process each): "
+              + ", ".join(f"L={L}: {m:.1f} ({m / L:.3f} / L)" for L, m in deep)
+              + (f"; exponent L=256->512: {math.log(deep[2][1] / deep[1][1]) / math.log(2):.2f}"
+                 if deep[1][1] > 0 and deep[2][1] > 0 else ""))
     print("    target: linear growth -> per-layer columns stay flat (chars / L creeps up slowly as names lengthen)")
     # the L=4 result as a reader sees it: the where list should name the backpropagated deltas
     text, wrt, let = program(4, activation, shapes)
@@ -412,8 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP family")
     p.add_argument("--no-program", action="store_true", help="skip the program family")
     p.add_argument("--no-checks", action="store_true", help="skip the check times")
+    p.add_argument("--peak-memory", type=int, metavar="L", help=argparse.SUPPRESS)  # the child of peak_mb
     args = p.parse_args(argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    if args.peak_memory:
+        _peak_memory_child(args.peak_memory, args.activation, args.shapes)
+        return 0
     print(f"matcalc {matcalc.__version__} from {Path(matcalc.__file__).parent}, Python {sys.version.split()[0]}"
           f"{', quick' if args.quick else ''}")
     matcalc.grad("tr(A*X*B)", wrt="X", check=False)  # warm up: grammar, rule tables
@@ -428,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_program:
         depths = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
         bench_program(depths, repeats=3 if args.quick else 5, shapes=args.shapes,
-                      activation=args.activation, show=args.show)
+                      activation=args.activation, show=args.show, quick=args.quick)
         print()
     if not args.no_checks:
         bench_checks(args.quick)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import properties
 from .api import Result, _decls, delta_name, grad, load
 from .check import _direction, _np, assign_sizes, find_point
 from .differentiate import Differentiator
@@ -107,6 +108,11 @@ class Names:
         return ", ".join(sorted(self.variables)) or "none"
 
 
+def _moving(variables: dict[str, Sym]) -> set[str]:
+    """The variables that can vary: all but the declared constants (an integer k of X^k)."""
+    return {n for n, s in variables.items() if not properties.constant(s.props)}
+
+
 def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Names:
     """The names a claim about the loss `expr` may use (`r`: a result for it, if at hand)."""
     r = r if r is not None else grad(expr, [], let, check=False)
@@ -114,11 +120,12 @@ def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Name
     prog = load(expr, user)
     variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
     decls = {**{n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in variables.items()}, **user}
-    every = grad(expr, list(variables), let, check=False) if variables and (r.where or prog.intermediates) else r
+    moving = sorted(_moving(variables))
+    every = grad(expr, moving, let, check=False) if moving and (r.where or prog.intermediates) else r
     named = {n: e for n, e in every.where}
     if not prog.intermediates:
         return Names(r.loss, expr, decls, variables, {}, named)
-    full = grad(expr, [*variables, *prog.intermediates], let, check=False)
+    full = grad(expr, [*moving, *prog.intermediates], let, check=False)
     steps = dict(prog.intermediates)
     named.update(steps)
     taken = set(variables) | set(prog.intermediates)
@@ -141,7 +148,7 @@ class Reader:
     def moving(self) -> set[str]:
         """The variables that vary: those whose dX the claims write, else all of them (the
         others are held fixed, as `df = x'*A*dx + dx'*A*x` holds A fixed)."""
-        return set(self.explicit) or set(self.names.variables)
+        return set(self.explicit) or _moving(self.names.variables)
 
     def read(self, claim: str, expect=None, what: str = "the claim", latex: bool | None = None) -> Expr:
         """The claim (LaTeX if `latex`, or if it looks so) as a typed expression; an error names
@@ -215,7 +222,7 @@ class Reader:
         """d(e): linear in the dX of every variable (a step's differential in full)."""
         if e.has_d:
             raise UnsupportedError("d(...) of an expression that holds a differential")
-        return Differentiator(frozenset(self.names.variables))(e)
+        return Differentiator(frozenset(_moving(self.names.variables)))(e)
 
     def known(self, e: Expr, what: str) -> None:
         """Every symbol of `e` is one of the loss's (or a dimension used as a number)."""

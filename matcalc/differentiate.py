@@ -4,9 +4,11 @@ Memoised by node, so a sub-expression used twice has its differential derived on
 """
 from __future__ import annotations
 
+from . import properties
 from .errors import UnsupportedError
-from .expr import Dif, Expr, Op, Sym
+from .expr import Dif, Expr, Op, Sym, walk
 from .printing import to_text
+from .registry import OPS
 from .rewrite import first_match, index, instantiate, predicates
 from .steps import Log
 
@@ -36,11 +38,16 @@ class Differentiator:
 
     def _derive(self, e: Expr) -> Expr:
         if isinstance(e, Sym) and e.name in self.wrt:
+            _not_constant(e)
             return Dif(e, self.tag)
         found = first_match(self.candidates(e), e, self.preds)
         if found is None:
+            for node in walk([e]):  # a declared constant asked for as a variable says so first
+                if isinstance(node, Sym) and node.name in self.wrt:
+                    _not_constant(node)
             what = e.op if isinstance(e, Op) else type(e).__name__
-            raise UnsupportedError(f"no differential rule for '{what}' in '{to_text(e)}'")
+            why = f": {OPS[e.op].no_differential}" if isinstance(e, Op) and OPS[e.op].no_differential else ""
+            raise UnsupportedError(f"no differential rule for '{what}' in '{to_text(e)}'{why}")
         rule, b = found
         out = instantiate(rule, rule.rhs, b, e.shape, lambda name: self._dname(name, b))
         if rule.name != "d-constant":
@@ -51,6 +58,14 @@ class Differentiator:
         if name.startswith("d") and name[1:] in b:
             return self(b[name[1:]])
         return None
+
+
+def _not_constant(e: Sym) -> None:
+    """UnsupportedError if `e` is declared a constant (integer: the k of X^k), never a variable."""
+    prop = properties.constant(e.props)
+    if prop:
+        raise UnsupportedError(f"'{e.name}' is declared {prop}: a constant, never a variable (it cannot be "
+                               "differentiated)")
 
 
 def _grouped(e: Expr) -> bool:

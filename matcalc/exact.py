@@ -420,6 +420,23 @@ def _v_inverse(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
     return inv
 
 
+def _v_matpow(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
+    """X^k for an integer k (issue 9): the factor (X, or inv(X) for k < 0) multiplied |k| times;
+    the factor and the powers X^0 .. X^(|k|-1) are kept for the tangent."""
+    k = args[1][0][0]
+    if k != int(k):
+        raise DomainError(f"a matrix power needs an integer exponent, got {k}")
+    factor: Mat | None = args[0] if k >= 0 else inverse_and_det(args[0])[0]
+    if factor is None:
+        raise DomainError("a singular matrix is inverted")
+    n = len(factor)
+    powers = [[[ev.F.num(Fraction(int(i == j))) for j in range(n)] for i in range(n)]]
+    for _ in range(abs(int(k))):
+        powers.append(_mm(powers[-1], factor))
+    ev.aux[e] = (factor, powers)
+    return powers[-1]
+
+
 def _v_det(ev: Evaluator, e: Op, args: list[Mat]) -> Mat:
     inv, det = inverse_and_det(args[0])
     ev.aux[e] = (inv, det)
@@ -524,6 +541,7 @@ _VALUE: dict[str, Callable[[Evaluator, Op, list[Mat]], Mat]] = {
     "rearrange": lambda ev, e, a: _v_rearrange(a),
     "mean": lambda ev, e, a: [[_sum(a[0]) / (len(a[0]) * len(a[0][0]))]],  # issue 9
     "adj": lambda ev, e, a: _adjugate(a[0]),
+    "matpow": _v_matpow,  # issue 9: X^k, k an integer constant
 }
 
 
@@ -570,6 +588,23 @@ def _d_det(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) -> M
         raise DomainError("the derivative of logdet at a singular matrix is not computed")
     d = sum(inv[j][i] * ts[0][i][j] for i in range(len(inv)) for j in range(len(inv)))
     return [[det * d if e.op == "det" else d]]
+
+
+def _d_matpow(ev: Evaluator, e: Op, args: list[Mat], ts: list[Mat], raw: list) -> Mat:
+    """d(F^m) = sum_i F^i dF F^(m-1-i), with F = X (dF = dX) or F = inv(X) (dF = -F dX F)."""
+    if raw[1] is not None:
+        raise Unsupported("matpow with a moving exponent")
+    factor, powers = ev.aux[e]
+    m = len(powers) - 1
+    dfactor = ts[0] if args[1][0][0] >= 0 else _scale(-1, _mm(_mm(factor, ts[0]), factor))
+    out = _zero_like_mat(powers[0])
+    for i in range(m):
+        out = _add(out, _mm(_mm(powers[i], dfactor), powers[m - 1 - i]))
+    return out
+
+
+def _zero_like_mat(a: Mat) -> Mat:
+    return [[0 * x for x in row] for row in a]
 
 
 def _adjugate(a: Mat) -> Mat:
@@ -651,4 +686,5 @@ _TANGENT: dict[str, Callable] = {
     "rearrange": _d_linear,
     "mean": _d_linear,  # issue 9
     "adj": _d_adj,
+    "matpow": _d_matpow,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from . import properties
+from . import limits, properties
 from .properties import PROPERTIES  # noqa: F401  (the declared properties, re-exported)
 from .registry import OPS, SCALAR, Dim, Shape
 
@@ -18,12 +18,13 @@ class Expr:
     """Base class of all nodes: the values every node caches when built (set by `_finish`, never
     passed in), and structural equality. Subclasses define `shape`, `children` and `_fields`."""
 
-    __slots__ = ("_hash", "_key", "syms", "tags", "height")
+    __slots__ = ("_hash", "_key", "syms", "tags", "height", "out_of_range")
     _hash: int
     _key: tuple
     syms: frozenset[str]
     tags: frozenset[int]  # the tags of the differentials inside (dX has tag 0; a second one, 1)
     height: int
+    out_of_range: bool  # whether a constant outside `limits` (too_big) occurs inside
 
     @property
     def has_d(self) -> bool:
@@ -63,11 +64,26 @@ def _finish(node: Expr, rank: int, *keyparts: object) -> None:
     kids = node.children
     object.__setattr__(node, "_hash", hash((type(node).__name__,) + node._fields()))
     object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
-    syms: frozenset[str] = frozenset().union(*(k.syms for k in kids)) if kids else frozenset()
-    object.__setattr__(node, "syms", syms)
-    tags: frozenset[int] = frozenset().union(*(k.tags for k in kids)) if kids else frozenset()
-    object.__setattr__(node, "tags", tags)
+    object.__setattr__(node, "syms", _union([k.syms for k in kids]))
+    object.__setattr__(node, "tags", _union([k.tags for k in kids]))
     object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
+    object.__setattr__(node, "out_of_range", any(k.out_of_range for k in kids))
+
+
+_EMPTY: frozenset = frozenset()
+
+
+def _union(sets: list[frozenset]) -> frozenset:
+    """The union of the children's sets, sharing the largest one when it holds all the others:
+    a node's `syms` is then mostly its child's object, not a copy (a copy per node would make the
+    memory of a deep network quadratic in its depth)."""
+    if not sets:
+        return _EMPTY
+    out = max(sets, key=len)
+    for s in sets:
+        if s is not out and not s <= out:
+            out = out | s
+    return out
 
 
 Cached = Expr  # the old name of the base that holds the cached values
@@ -103,6 +119,7 @@ class Num(Expr):
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", Fraction(self.value))
         _finish(self, 0, self.value)
+        object.__setattr__(self, "out_of_range", limits.too_big(self.value) is not None)
 
     def _fields(self) -> tuple:
         return (self.value, self.shape)

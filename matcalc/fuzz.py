@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import cli
+from . import cli, properties
 from .api import grad
 from .errors import CheckError, DomainError, MatcalcError, UnsupportedError
 from .evaluate import numeric
@@ -287,8 +287,8 @@ class Gen:
             props.add("probability" if kind in ("col", "mat") and self.rng.random() < 0.3 else "positive")
         elif need in ("spd", "inv"):
             props.add("spd" if need == "spd" or self.rng.random() < 0.5 else "invertible")
-        elif square and self.rng.random() < 0.4:
-            props.add(self.rng.choice(PROPERTIES))
+        elif square and self.rng.random() < 0.4:  # a matrix property (a constant such as integer is a scalar)
+            props.add(self.rng.choice([p for p in PROPERTIES if not properties.constant({p})]))
         elif kind == "col" and self.rng.random() < 0.1:
             props.add("probability")
         elif self.rng.random() < 0.08:
@@ -336,7 +336,7 @@ class Gen:
         if square and not scalar:
             opts += [(1, self.g_matpow), (1, self.g_plus_eye)]
         if scalar:
-            opts += [(2, self.g_scalar_pow), (1, self.g_quadratic)]
+            opts += [(2, self.g_scalar_pow), (1, self.g_quadratic), (1, self.g_trace_power)]
         return opts
 
     def pos_options(self, s: tuple) -> list:
@@ -381,7 +381,31 @@ class Gen:
             return Node(f"{self.expr(s, depth).at(5)}^{self.rng.choice(['2', '3'])}", 4)
         return Node(f"{self.expr(s, depth, 'pos').at(5)}^{self.rng.choice(['-1', '0.5', '2', '1.5', '-0.5'])}", 4)
 
+    def integer_exponent(self) -> Node | None:
+        """A symbol declared `scalar integer` (the k of X^k; a constant, never asked for in wrt), as
+        itself or `k - 1`, `k + 1`; None when the names are used up."""
+        fits = [v for v in self.vars if "integer" in v.props]
+        fresh = [n for n in ("k", "k2", "j", "j2") if n not in self.used_names and n not in self.dims]  # no dimension
+        if fresh and not (fits and self.rng.random() < 0.5):
+            self.used_names.add(fresh[0])
+            fits = [Var(fresh[0], SCALAR, frozenset({"integer"}))]
+            self.vars.append(fits[0])
+        if not fits:
+            return None
+        k = self.rng.choice(fits).name
+        return Node(self.rng.choice([k, k, f"({k} - 1)", f"({k} + 1)"]), 6)
+
+    def g_trace_power(self, s, depth, need):
+        """tr(X^k) or det(X^k) with an integer-declared k (Matrix Cookbook 121, 122)."""
+        k, d = self.integer_exponent(), self.dim()
+        if k is None:
+            return None
+        fn = self.rng.choice(["tr", "det"])
+        return Node(f"{fn}({self.expr((d, d), depth, 'inv' if fn == 'det' else None).at(5)}^{k.text})", 6)
+
     def g_matpow(self, s, depth, need):
+        if self.rng.random() < 0.15 and (k := self.integer_exponent()) is not None:  # X^k: differentiable only
+            return Node(f"{self.expr(s, depth).at(5)}^{k.text}", 4)  # under tr or det (else unsupported)
         if self.rng.random() < 0.6:
             return Node(f"{self.expr(s, depth).at(5)}^{self.rng.choice(['2', '3'])}", 4)
         return Node(f"{self.expr(s, depth, 'inv').at(5)}^{self.rng.choice(['-1', '-2'])}", 4)
@@ -528,7 +552,7 @@ class Gen:
 
     def pick_wrt(self, steps: bool, text: str) -> list[str]:
         """Variables to ask for: symbols of the text (and, for a program, some steps)."""
-        syms = self.symbols_in(text)
+        syms = [n for n in self.symbols_in(text) if not any(v.name == n and "integer" in v.props for v in self.vars)]
         out = self.rng.sample(syms, min(len(syms), self.rng.randint(1, 3)))
         names = [v.name for v in self.vars if v.step]
         if steps and names:
@@ -699,6 +723,8 @@ class Model:
         """A random value honouring the declared properties."""
         r, c = (dim_size(d, self.dims) for d in s.shape)
         b = self.rng.standard_normal((r, c)) * 0.7
+        if s.has("integer"):  # the k of X^k: a small integer
+            return np.full((r, c), float(self.rng.integers(2, 5)))
         if s.has("probability"):
             b = np.abs(b) + 0.1
             return b / b.sum(axis=0, keepdims=True)
@@ -727,10 +753,12 @@ class Model:
         return v / max(float(np.linalg.norm(v)), 1e-300)
 
     def point(self) -> dict[str, np.ndarray]:
+        """Values for the symbols; a dimension used as a number takes its size (one that no
+        symbol in play has, e.g. of a symbol that folded away, gets a size of its own)."""
         env = {n: self.value(s) for n, s in self.syms.items()}
         for node in walk([e for _, e in self.steps]):
             if isinstance(node, Sym) and "dimension" in node.props:
-                env[node.name] = np.array([[float(self.dims[node.name])]])
+                env[node.name] = np.array([[float(self.dims.setdefault(node.name, 3))]])
         return env
 
     def run(self, env: dict, override: dict | None = None) -> dict[str, np.ndarray]:

@@ -244,6 +244,9 @@ def _script(out: list[list[str]], toks: list[str], i: int, src: str) -> int:
         out[-1] = table[text]
     elif (p := _exponent(text.removeprefix("\\circ"))) is not None:  # x^{2}, x^{\frac{1}{2}}, X^{\circ -1}
         out[-1] = ["(", *base, ")", ".^" if text.startswith("\\circ") else "^", "(", p, ")"]
+    elif re.fullmatch(r"(?=.*[A-Za-z])-?[\w{}]+(?:[-+*][\w{}]+)*", text):  # X^{k}, X^{k - 1}, X^{2 k}: a symbolic power
+        inner, _ = _group(toks, i + 1, src)
+        out[-1] = ["(", *base, ")", "^", "(", *inner, ")"]
     else:
         raise _fail(src, f"the superscript ^{{{text}}} (write ^T, ^{{-1}}, ^{{-T}}, ^2 or ^{{\\circ 2}})")
     return j

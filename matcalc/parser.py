@@ -17,7 +17,7 @@ import lark
 
 from . import limits
 from .errors import LimitError, ParseError
-from .properties import PROPERTIES, square_property
+from .properties import PROPERTIES, constant, square_property
 from .registry import Dim, Shape, dim_mul
 
 
@@ -263,6 +263,11 @@ def parse_decls(text: str) -> dict[str, Decl]:
             article = "an" if square[0] in "aeiou" or square == "spd" else "a"
             raise ParseError(f"in '{part.strip()}': {article} {square} matrix must be square, but the shape is "
                              f"{rows} x {cols} (write {rows} x {rows})", text, text.find(part.strip()))
+        fixed = constant(rest)  # an integer constant (the k of X^k) is a scalar
+        if fixed and shape is not None and shape != (1, 1):
+            raise ParseError(f"in '{part.strip()}': an {fixed} is a scalar constant, but the shape is "
+                             f"{shape[0]} x {shape[1]} (write 'scalar {fixed}')", text, text.find(part.strip()))
+        shape = (1, 1) if fixed else shape
         for name in (n.strip() for n in names.split(",")):
             if not _NAME.fullmatch(name):
                 raise ParseError(f"bad name {name!r} in declaration", text, max(text.find(name), 0))

@@ -168,6 +168,10 @@ class TextPrinter:
     def op_call(self, e: Op) -> tuple[str, int]:
         return f"{OPS[e.op].parse_name}({', '.join(self.render(a)[0] for a in e.args)})", ATOM
 
+    def op_matpow(self, e: Op) -> tuple[str, int]:
+        """X^k with a symbolic integer k: `X^k`, `X^(k - 1)`, `(A*B)^k`."""
+        return f"{self.wrap(e.args[0], POST)}^{self.wrap(e.args[1], ATOM)}", POW
+
     def op_literal(self, e: Op) -> tuple[str, int]:
         cols = int(e.shape[1])  # type: ignore[arg-type]  # a literal's sizes are integers
         cells = [self.render(x)[0] for x in e.args[1:]]
@@ -273,6 +277,10 @@ class LatexPrinter(TextPrinter):
 
     def op_inv(self, e: Op) -> tuple[str, int]:
         return self.sup(e.args[0], "-1"), POST
+
+    def op_matpow(self, e: Op) -> tuple[str, int]:
+        """X^k with a symbolic integer k: `X^{k}`, `X^{k - 1}` (read back by latex_in)."""
+        return self.sup(e.args[0], self(e.args[1])), POST
 
     def op_pow(self, e: Op) -> tuple[str, int]:
         base, p = e.args[0], exponent(e)

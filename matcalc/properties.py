@@ -48,6 +48,10 @@ class Property:
     project: Callable[[Matrix], Matrix]  # a gradient -> its part along the admissible directions
     holds: Callable[[Matrix, float], bool]  # whether a float value has it (tolerance)
     suggest: bool  # the needs-property diagnosis of a wrong claim tries declaring it
+    # a constant, never a variable (integer: the k of X^k): only a scalar has it (declared without
+    # a shape it is a scalar), it has no free entries and no directions (never differentiated:
+    # --wrt on it is an error), and the samplers never move or rescale it
+    constant: bool = False
 
 
 # ---- the maps the rows use ----------------------------------------------------------------------
@@ -110,6 +114,26 @@ def _near_identity(b: Matrix, held: frozenset[str]) -> Matrix:
     return b / 4 + b.shape[0] * _eye_like(b)
 
 
+def _small_integer(b: Matrix, held: frozenset[str]) -> Matrix:
+    """Each entry mapped to an integer in 2..4 (from its magnitude, so the draw stays random), in
+    b's number type (Fraction stays Fraction)."""
+    out = b.copy()
+    for idx in np.ndindex(b.shape):
+        x = b[idx]
+        out[idx] = (2 + int(abs(x) * 8) % 3) * (x * 0 + 1)
+    return out
+
+
+def _no_direction(b: Matrix) -> Matrix:
+    """The zero matrix: a constant has no admissible direction (and its gradient no part along one)."""
+    return _zeros(b, *b.shape)
+
+
+def _no_entry(i: int, j: int) -> bool:
+    """No entry is a free coordinate."""
+    return False
+
+
 def _any_entry(i: int, j: int) -> bool:
     """Every entry is a free coordinate."""
     return True
@@ -150,6 +174,11 @@ def _is_diagonal(v: Matrix, tol: float) -> bool:
     return _square(v) and bool(np.allclose(v - np.diag(np.diag(v)), 0, rtol=0, atol=tol))
 
 
+def _is_integer(v: Matrix, tol: float) -> bool:
+    """A 1 x 1 value that is an integer (exactly, whatever tol)."""
+    return v.shape == (1, 1) and bool(np.isfinite(v[0, 0])) and float(v[0, 0]) == round(float(v[0, 0]))
+
+
 def _is_probability(v: Matrix, tol: float) -> bool:
     """Entries >= -tol and every column summing to 1 within tol."""
     return bool(np.all(v >= -tol)) and bool(np.allclose(v.sum(axis=0), 1, rtol=0, atol=tol))
@@ -179,6 +208,11 @@ ROWS = (
              stage=2, positive_entries=False, make=_column_sums_one, final=True, direction=_column_sums_zero,
              free_entry=_any_entry, bump=lambda i, j, rows: (((i + 1) % rows, j, -1),), project=_column_sums_zero,
              holds=_is_probability, suggest=True),
+    # the exponent k of a matrix power X^k: sampled 2..4, exactly and in floats
+    Property(name="integer", means="an integer constant (a scalar, never a variable: the k of X^k)", implies=(),
+             square=False, stage=6, positive_entries=False, make=_small_integer, final=True, direction=_no_direction,
+             free_entry=_no_entry, bump=_no_bump, project=_no_direction, holds=_is_integer, suggest=False,
+             constant=True),
 )
 TABLE: dict[str, Property] = {p.name: p for p in ROWS}
 PROPERTIES: tuple[str, ...] = tuple(TABLE)  # in the order messages list them
@@ -207,6 +241,12 @@ def has(props: frozenset[str], prop: str) -> bool:
 def square_property(props: Iterable[str]) -> str | None:
     """The first of `props` (in their order) that only a square matrix can have, or None."""
     return next((p for p in props if any(TABLE[q].square for q in implied([p]) if q in TABLE)), None)
+
+
+def constant(props: Iterable[str]) -> str | None:
+    """The first of `props` (and what they imply) that makes a symbol a constant, never a variable
+    (a scalar, never differentiated, moved or rescaled: `integer`), or None."""
+    return next((p for p in sorted(implied(props)) if p in TABLE and TABLE[p].constant), None)
 
 
 def constrained(props: frozenset[str]) -> bool:
@@ -296,8 +336,24 @@ def satisfies(props: frozenset[str], value: Matrix, tol: float = 1e-9) -> bool:
 def predicate(prop: str) -> Callable[[Any], bool]:
     """The rule condition `prop`: a symbol declared with it (or with a property implying it).
     Only symbols carry declarations (a frozenset `props`); structural knowledge (A*A' is
-    symmetric) is the rules' own."""
-    return lambda e: isinstance(getattr(e, "props", None), frozenset) and has(e.props, prop)
+    symmetric) is the rules' own. A constant property (integer) also holds for a 1 x 1 number
+    that has it and for sums and products of such (`k - 1`, `2*k`): the exponents of X^k."""
+    def declared(e: Any) -> bool:
+        return isinstance(getattr(e, "props", None), frozenset) and has(e.props, prop)
+
+    if not (prop in TABLE and TABLE[prop].constant):
+        return declared
+
+    def closed(e: Any) -> bool:
+        if declared(e):
+            return True
+        if getattr(e, "shape", None) != (1, 1):
+            return False
+        if hasattr(e, "value"):  # a number
+            return TABLE[prop].holds(np.array([[float(e.value)]]), 0.0)
+        return getattr(e, "op", None) in ("add", "mul") and all(closed(a) for a in e.args)
+
+    return closed
 
 
 def suggestions(shape: tuple[Any, Any]) -> list[str]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 else:  # imported when a SymPy evaluator first runs
     from .lazy import sympy
 
-from .errors import ShapeError
+from .errors import DomainError, ShapeError
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +121,9 @@ class OpInfo:
     value_props: frozenset[str] = frozenset()  # properties its value always has (softmax: probability)
     shape_only: tuple[int, ...] = ()  # arguments that give only their shape (kept as zero matrices)
     multilinear: bool = False  # linear in each argument (kron): zero when any argument is zero
+    # why the operator has no general differential rule (said by the UnsupportedError where one
+    # is needed); its calculus is then the rules of the forms around it (matpow: tr(X^k), det(X^k))
+    no_differential: str = ""
 
 
 # ---- shape rules --------------------------------------------------------------------------------
@@ -354,6 +357,36 @@ def _sp_adjugate(a: sympy.Matrix) -> sympy.Matrix:
     return sympy.Matrix([[1]]) if a.shape == (1, 1) else a.adjugate()
 
 
+# ---- matpow: X^k with a symbolic integer k -------------------------------------------------------
+
+def _matpow_shape(shapes: tuple[Shape, ...]) -> Shape:
+    """matpow(X, k): X square, k 1 x 1 (an integer constant: the typer checks that)."""
+    if len(shapes) != 2:
+        raise ShapeError(f"a matrix power takes a matrix and an exponent, got {len(shapes)} arguments")
+    if shapes[1] != SCALAR and _is_concrete(shapes[1][0]) and _is_concrete(shapes[1][1]):
+        raise ShapeError(f"the exponent of a matrix power must be a scalar, got {fmt_shape(shapes[1])}")
+    return _square(shapes[:1])
+
+
+def _integer_value(x: object) -> int:
+    """The exponent's value as an int; DomainError unless it is an integer (a matrix power X^k is
+    defined here for integer k only)."""
+    v = float(x)  # type: ignore[arg-type]
+    if not np.isfinite(v) or v != round(v):
+        raise DomainError(f"a matrix power needs an integer exponent, got {x}")
+    return int(round(v))
+
+
+def _np_matpow(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.linalg.matrix_power(a, _integer_value(k[0, 0]))
+
+
+def _sp_matpow(a: sympy.Matrix, k: sympy.Matrix) -> sympy.Matrix:
+    n = _integer_value(k[0, 0])
+    return a ** n if n else sympy.eye(a.rows)
+
+
 # ---- vec, reshape, kron --------------------------------------------------------------------------
 
 def _vec_shape(shapes: tuple[Shape, ...]) -> Shape:
@@ -480,6 +513,14 @@ def _rows() -> list[OpInfo]:
         # adjugate (transposed cofactors): adj(A)*A = det(A)*eye, defined for singular A too
         OpInfo("adj", 1, _square, _np_adjugate, _sp_adjugate, r"\operatorname{{adj}}\left({0}\right)",
                parse_name="adj", arg_shape="square"),
+        # X^k with k a symbol declared integer (`k: scalar integer`; X^3 is the product X*X*X):
+        # written `X^k` (`matpow` is the name the rule lines use); its calculus is tr(X^k) and
+        # det(X^k) (Matrix Cookbook 58, 121, 122): d(X^k) alone is a sum of k terms
+        OpInfo("matpow", 2, _matpow_shape, _np_matpow, _sp_matpow, "{0}^{{{1}}}", parse_name="matpow",
+               arg_shape="square", public=False,
+               no_differential="the differential of X^k for a symbolic k is the sum of X^i*dX*X^(k-1-i) over "
+                               "i < k, which has no closed form: matcalc differentiates tr(X^k) and det(X^k) "
+                               "(X^k with a number k is expanded into a product)"),
     ]
     elementwise_table: list[tuple[str, Callable, Callable, str]] = [
         ("exp", np.exp, lambda e: sympy.exp(e), r"\exp\left({0}\right)"),

@@ -42,15 +42,26 @@ def _top_level(roots: list[Expr]) -> set[Expr]:
     return out
 
 
-def _reach(order: list[Expr], roots: list[Expr]) -> dict[Expr, frozenset[int]]:
-    """For each node, the indices of the roots it occurs in."""
-    reach: dict[Expr, set[int]] = {}
+SEVERAL = -1  # `_reach`'s value for a node that occurs in more than one root
+
+
+def _reach(order: list[Expr], roots: list[Expr]) -> dict[Expr, int]:
+    """For each node, the index of the one root it occurs in, or SEVERAL. (An index, not the set
+    of them: a set per node would make this quadratic in the depth of a network's result.)"""
+    reach: dict[Expr, int] = {}
+
+    def meet(node: Expr, i: int) -> None:
+        j = reach.get(node)
+        reach[node] = i if j is None or j == i else SEVERAL
+
     for i, r in enumerate(roots):
-        reach.setdefault(r, set()).add(i)
+        meet(r, i)
     for node in reversed(order):  # parents before children
-        for c in node.children:
-            reach.setdefault(c, set()).update(reach.get(node, ()))
-    return {k: frozenset(v) for k, v in reach.items()}
+        k = reach.get(node)
+        if k is not None:
+            for c in node.children:
+                meet(c, k)
+    return reach
 
 
 def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = None,
@@ -86,7 +97,7 @@ def common_subexpressions(roots: list[Expr], fixed: dict[Expr, str] | None = Non
             continue
         trivial = isinstance(node, Op) and node.op == "transpose" and node.args[0] in names
         candidate = uses.get(node, 0) >= 2 and isinstance(node, Op) and not _small(node) and node not in roots
-        if candidate and not trivial and (len(reach[node]) > 1 or len(to_text(node, names)) >= MIN_CHARS):
+        if candidate and not trivial and (reach[node] == SEVERAL or len(to_text(node, names)) >= MIN_CHARS):
             names[node] = offered[node] if node in offered else next(fresh)
             where.append((names[node], node))
     return names, where

@@ -9,6 +9,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from . import algebra as al
+from .errors import ShapeError
 from .expr import Expr, Num, Op
 from .registry import OPS
 from .rewrite import PYTHON_RULES, holds, index, instantiate, load_table, match, predicates, python_rule
@@ -263,12 +264,18 @@ class Simplifier:
         return e
 
     def _apply(self, rule, e: Expr) -> Expr | None:
+        """The rule's rewrite of `e` (or of two of its operands), or None. An identity applies
+        only where its right side is well-shaped: `reshape(vec(A), B) => A` needs A shaped like
+        B, `vec(A) + vec(B) => vec(A + B)` needs A and B alike; elsewhere it does not apply."""
         if rule.fn is not None:
             return PYTHON_RULES[rule.fn](e)
         for part, rebuild in _parts(rule, e):
             for b in match(rule.pattern, part, {}):
                 if holds(rule, b, self.preds):
-                    return rebuild(instantiate(rule, rule.rhs, b, part.shape))
+                    try:
+                        return rebuild(instantiate(rule, rule.rhs, b, part.shape))
+                    except ShapeError:
+                        continue
         return None
 
 

@@ -544,6 +544,8 @@ class Typer:
     build_ediv = build_hadamard
 
     def build_pow(self, s: Syn, d: str) -> Expr:
+        if d == "matpow" and not isinstance(power := self.build(s.args[1]), Num):  # X^k, k a symbol
+            return self.matpow(s, self.build(s.args[0]), power)
         base, p = self.build(s.args[0]), self.constant(s.args[1])
         if d == "elementwise":
             if not (isinstance(base, Num) and p.denominator == 1):  # a folded constant is bounded by al.power
@@ -562,6 +564,22 @@ class Typer:
 
     build_epow = build_pow
 
+    def matpow(self, s: Syn, base: Expr, k: Expr) -> Expr:
+        """`X^k` (or `matpow(X, k)`) with an exponent that is no number: the matpow row, for an
+        integer constant k (sums and products of integers and symbols declared `integer`)."""
+        if isinstance(k, Num):  # matpow(X, 3) is X^3: the product
+            if k.value.denominator != 1:
+                raise UnsupportedError(f"matrix power with a non-integer exponent in '{snippet(self.text, s)}'")
+            limits.check_matrix_power(k.value * (len(base.args) if isinstance(base, Op) and base.op == "matmul" else 1))
+            factor = base if k.value > 0 else al.call("inv", base)
+            return al.matmul(*[factor] * abs(int(k.value))) if k.value else al.eye(base.shape[0])
+        if not _integer_constant(k):
+            loose = sorted(n.name for n in walk([k]) if isinstance(n, Sym) and not n.has("integer"))
+            hint = f" (declare it: '{loose[0]}: scalar integer')" if loose else ""
+            raise UnsupportedError(f"matrix power '{snippet(self.text, s)}': the exponent must be a number or an "
+                                   f"integer constant{hint}")
+        return al.call("matpow", base, k)
+
     def constant(self, s: Syn) -> Fraction:
         e = self.build(s)
         if not isinstance(e, Num):
@@ -576,6 +594,8 @@ class Typer:
         if d in ("eye", "ones", "zeros"):
             shape = self.resolve(s)
             return al.eye(shape[0]) if d == "eye" else Num(Fraction(1 if d == "ones" else 0), shape)
+        if d == "matpow":  # the rule lines' name for X^k: the same checks
+            return self.matpow(s, self.build(s.args[0]), self.build(s.args[1]))
         return al.call(d, *(self.build(x) for x in s.args))
 
 
@@ -618,6 +638,12 @@ def to_expr(text: str, syn: Syn, decls: dict[str, Decl] | None = None,
     return out
 
 
+def _integer_constant(e: Expr) -> bool:
+    """Whether `e` is an integer constant: integers and symbols declared `integer` combined by
+    sums and products (`k - 1`, `2*k`): the property table's predicate, as the rules ask it."""
+    return properties.predicate("integer")(e)
+
+
 def _broadcasts(t: Typer, s: Syn) -> list[Syn]:
     """The sums in `s` where a 1 x 1 operand was broadcast, outermost first."""
     here = [s] if s.kind in ("add", "sub") and str(t.info.get(id(s), (None, ""))[1]).startswith("broadcast") else []
@@ -626,6 +652,8 @@ def _broadcasts(t: Typer, s: Syn) -> list[Syn]:
 
 def _check_constants(exprs: list[Expr]) -> None:
     """Constants folded while building (`1e200*1e200`) stay within the limits of `matcalc.limits`."""
+    if not any(e.out_of_range for e in exprs):  # cached per node: no walk of a rule's bound subtrees
+        return
     for e in walk(exprs):
         if isinstance(e, Num):
             limits.check_constant(e.value)

@@ -90,6 +90,7 @@ EXTRA = [
     Derivation("reshape and rearrange", "norm2(reshape(v, X))^2 + sum(rearrange(C, A, B) .* D)", ["v", "D"]),
     Derivation("adjugate", "det(x*x') + sum(adj(X))", ["x"], "x: n; X: n x n"),
     Derivation("mean", "mean(exp(x)) + mean(X)", ["x", "X"]),
+    Derivation("symbolic matrix powers", "tr(matpow(X, k)) + det(X^k)", ["X"], "X: n x n; k: scalar integer"),
     Derivation("names with two underscores", "sum(x_1_2 .* w_a_b)", ["x_1_2"], "x_1_2: n; w_a_b: n"),
     Derivation("numerator layout", "a'*X*b", ["a", "X", "b"], "a: m; X: m x n; b: n", "numerator"),
     Derivation("numerator layout, program", TWO_LAYER, ["W1", "W2"], "y: probability", "numerator"),

@@ -25,7 +25,10 @@ SEEDS = range(6)
 
 
 def shapes(name: str) -> list[tuple[int, int]]:
-    """The sizes a property is tested at: square only if it needs it, else tall and square too."""
+    """The sizes a property is tested at: square only if it needs it, else tall and square too;
+    1 x 1 for a constant (`constant`: only a scalar has it)."""
+    if P.TABLE[name].constant:
+        return [(1, 1)]
     return [(3, 3), (1, 1)] if P.TABLE[name].square else [(3, 2), (3, 3), (4, 1)]
 
 
@@ -60,7 +63,12 @@ def test_every_row_has_every_part():
 @pytest.mark.parametrize("name", NAMES)
 def test_every_module_knows_the_row(name):
     """The declaration reader, the rules and the tree all take a property from its row."""
-    decl = parse_decls(f"A: 3 x 3 {name}")["A"]
+    if P.TABLE[name].constant:  # a constant is a scalar, declared with or without its shape
+        assert parse_decls(f"A: {name}")["A"].shape == (1, 1) == parse_decls(f"A: scalar {name}")["A"].shape
+        with pytest.raises(Exception, match="scalar"):
+            parse_decls(f"A: 3 x 3 {name}")
+        assert P.constant({name}) == name and not P.free_entries(frozenset({name}), 1, 1)
+    decl = parse_decls(f"A: {'scalar' if P.TABLE[name].constant else '3 x 3'} {name}")["A"]
     assert decl.props == {name}
     assert name in predicates(frozenset())
     assert Sym("A", (3, 3), frozenset({name})).has(name)

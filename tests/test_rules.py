@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from matcalc import algebra as al
+from matcalc import properties
 from matcalc.adjoint import targets
 from matcalc.errors import MatcalcError
 from matcalc.evaluate import numeric
@@ -181,6 +182,8 @@ def sample(rng: np.random.Generator, shape: tuple[int, int], need: set[str], pro
     """A value away from zero and from every kink; honours `need` and the declared properties."""
     r, c = shape
     square = r == c
+    if properties.constant(props):  # a constant (the integer k of X^k): the property table's draw
+        return properties.sample_float(props, r, c, rng)
     if "spd" in props and square:
         b = rng.standard_normal((r, r))
         return b @ b.T + r * np.eye(r)

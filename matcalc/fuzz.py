@@ -1377,7 +1377,8 @@ def run_input(case: Case, index: int, opt: Options) -> Outcome:
         with time_limit(opt.timeout):
             r = grad(case.text, case.wrt, case.let, check=check)
             str(r)
-        typos = [w for w in case.wrt if w not in _words(case.text) and w not in _declared(case.let)]
+        names = [n.strip() for w in case.wrt for n in w.split(",")]  # `--wrt "A "` and `W1,W2` as the API reads them
+        typos = [w for w in names if w not in _words(case.text) and w not in _declared(case.let)]
         if typos:  # the issue: a --wrt name absent from the loss and not declared is an error
             out.findings.append(Finding("wrong", "typo-silent-zero", f"--wrt {typos[0]}: a zero gradient for a "
                                         f"name that is neither in the loss nor declared", tag="typo gives a zero"))

@@ -220,7 +220,7 @@ def _square_args(f: Expr) -> list[Expr]:
     return [n.args[0] for n in walk([f]) if isinstance(n, Op) and OPS[n.op].square_arg]
 
 
-def _singular_allowed(a: Expr, exprs: list[Expr], point: dict, dims: dict[str, int]) -> bool:
+def _singular_allowed(a: Expr, exprs: list[Expr], point: dict, dims: dict[str, int], f: Expr | None = None) -> bool:
     """Whether `a`, the argument of a square-argument operator, may be singular at the rational
     `point`: it is exactly singular there (by its structure: x*y', so never by chance near a
     multiple of I) and every such operator over it in `exprs` (the gradients, or what is evaluated
@@ -232,7 +232,7 @@ def _singular_allowed(a: Expr, exprs: list[Expr], point: dict, dims: dict[str, i
     try:
         if inverse_and_det(ev.value(a))[0] is not None:
             return False
-        for n in walk(exprs):
+        for n in walk([*([f] if f is not None else []), *exprs]):  # the loss's own inv(a) too
             if isinstance(n, Op) and OPS[n.op].square_arg and n.args[0] == a:
                 ev.value(n)
     except (MatcalcError, NotExact, Unsupported, AtKink):
@@ -267,7 +267,7 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
                 values = numeric(roots + square + kinks, _np(point), dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
-        conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims)
+        conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims, f)
                           for a, m in zip(square, values[len(roots):len(roots) + len(square)]))
         if conditioned and all(np.all(np.isfinite(v)) for v in values):
             flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \

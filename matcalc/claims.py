@@ -113,6 +113,15 @@ def _moving(variables: dict[str, Sym]) -> set[str]:
     return {n for n, s in variables.items() if not properties.constant(s.props)}
 
 
+def _differentiable(expr: str, name: str, let: str | dict | None) -> bool:
+    """Whether the engine has a gradient of the loss with respect to `name`."""
+    try:
+        grad(expr, [name], let, check=False)
+    except UnsupportedError:
+        return False
+    return True
+
+
 def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Names:
     """The names a claim about the loss `expr` may use (`r`: a result for it, if at hand)."""
     r = r if r is not None else grad(expr, [], let, check=False)
@@ -121,6 +130,9 @@ def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Name
     variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
     decls = {**{n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in variables.items()}, **user}
     moving = sorted(_moving(variables))
+    # names the derivation gives: from the gradients in every variable that has one (a variable
+    # the engine cannot differentiate through, X in X^k, is left out rather than failing the claim)
+    moving = [n for n in moving if _differentiable(expr, n, let)] if prog.intermediates or r.where else moving
     every = grad(expr, moving, let, check=False) if moving and (r.where or prog.intermediates) else r
     named = {n: e for n, e in every.where}
     if not prog.intermediates:

@@ -96,3 +96,14 @@ def test_powers_the_engine_prints_read_back() -> None:
     assert "A^17" in r["A"].text and matcalc.parse(r["A"].text, let) == r["A"].expr
     with pytest.raises(matcalc.LimitError, match="at most 128"):
         matcalc.grad("tr((X^64)^3)", "X")
+
+
+def test_a_claim_is_judged_even_when_another_variable_has_no_gradient() -> None:
+    """A symbolic power X^k of an unrelated symbol must not make the verdict on `a` fail."""
+    assert matcalc.check("e4 = diag(Y^k2); E = a^3 + sum(e4)", "a", "3*a^2", "k2: scalar integer; a: scalar; Y: q x q")
+
+
+def test_an_inverse_in_the_loss_is_never_sampled_singular() -> None:
+    r = matcalc.grad("delta1 = inv(A) + (A'*A + eye); Z2 = inv(B'*B); loss = inv(x'*x + eye) + sum(Z2)",
+                     ["x", "Z2"], "A: q x q spd; x: q")
+    assert r.check is not None and r.check.summary().startswith("verified")

@@ -136,18 +136,24 @@ def test_grad_without_check_does_not_import_sympy() -> None:
     assert out.stdout.strip() == "A'*B'"
 
 
-def test_l_layer_program_is_checked_with_sympy() -> None:
+def _program(layers: int) -> tuple[str, str]:
+    """An L-layer tanh network with a softmax cross-entropy loss, as a program, and its let."""
     steps, h = [], "x"
-    L = 8
-    for k in range(1, L + 1):
+    for k in range(1, layers + 1):
         steps.append(f"z{k} = W{k}*{h} + b{k}")
-        if k < L:
+        if k < layers:
             steps.append(f"h{k} = tanh(z{k})")
             h = f"h{k}"
-    steps.append(f"L = -y'*log(softmax(z{L}))")
+    steps.append(f"L = -y'*log(softmax(z{layers}))")
+    let = "x: n; y: n; " + "; ".join(f"W{k}: n x n; b{k}: n" for k in range(1, layers + 1))
+    return "; ".join(steps), let
+
+
+def test_l_layer_program_is_checked_with_sympy() -> None:
+    L = 8
+    prog, let = _program(L)
     wrt = [f"W{k}" for k in range(1, L + 1)] + [f"b{k}" for k in range(1, L + 1)]
-    let = "x: n; y: n; " + "; ".join(f"W{k}: n x n; b{k}: n" for k in range(1, L + 1))
-    r = matcalc.grad("; ".join(steps), wrt, let)
+    r = matcalc.grad(prog, wrt, let)
     assert r.check.sympy_entries >= 2 * len(wrt) and r.check.numeric_max_rel_err < 1e-6
 
 
@@ -165,16 +171,8 @@ def test_operator_without_exact_rule_falls_back_to_sympy(monkeypatch) -> None:
 def test_vanishing_gradient_is_resolved_in_high_precision() -> None:
     """Deep in a 32-layer network dL/dW1 is below float64's resolution of L: the numeric check
     says so and uses high-precision differences instead of raising a false alarm."""
-    steps, h = [], "x"
-    L = 32
-    for k in range(1, L + 1):
-        steps.append(f"z{k} = W{k}*{h} + b{k}")
-        if k < L:
-            steps.append(f"h{k} = tanh(z{k})")
-            h = f"h{k}"
-    steps.append(f"L = -y'*log(softmax(z{L}))")
-    let = "x: n; y: n; " + "; ".join(f"W{k}: n x n; b{k}: n" for k in range(1, L + 1))
-    r = matcalc.grad("; ".join(steps), ["W1", "W32"], let, sympy_check=False)
+    prog, let = _program(32)
+    r = matcalc.grad(prog, ["W1", "W32"], let, sympy_check=False)
     assert any(n.startswith("W1: float64 differences could not resolve") for n in r.check.notes)
     syms = {n.name: n for n in walk([r.loss]) if isinstance(n, Sym)}
     with pytest.raises(CheckError, match="W1"):

@@ -284,7 +284,16 @@ def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], 
         "symmetric": is_symmetric,  # declared, or known from the structure (A*A', A + A', diag(x), ...)
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
+        "generic": _generic,
     }
+
+
+def _generic(e: Expr) -> bool:
+    """Invertible at almost every point: declared (or built) invertible, or a square variable
+    (or its transpose), which is singular only on a set of measure zero. A product A*B with A
+    tall is singular everywhere, so it is not generic unless known invertible."""
+    base = e.args[0] if isinstance(e, Op) and e.op == "transpose" else e
+    return _has_property("invertible")(e) or (isinstance(base, Sym) and base.shape[0] == base.shape[1])
 
 
 def _has_property(prop: str) -> Callable[[Expr], bool]:

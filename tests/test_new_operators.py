@@ -135,8 +135,15 @@ def test_determinant_differential_at_a_singular_matrix_numerically() -> None:
 def test_adjugate_of_an_invertible_matrix_simplifies() -> None:
     r = matcalc.grad("tr(adj(X)*A)", "X", "X: invertible")
     assert "adj" not in r["X"].text and verified(r)
-    with pytest.raises(matcalc.UnsupportedError, match="adj"):  # only declared invertible: A*B may be singular
-        matcalc.grad("tr(adj(X)*A)", "X")
+    r = matcalc.grad("tr(adj(X)*A)", "X")  # a square variable is invertible almost everywhere
+    assert verified(r) and "inv(X)" in r["X"].text
+    with pytest.raises(matcalc.UnsupportedError, match="adj"):  # A*B with A tall is singular everywhere
+        matcalc.grad("tr(adj(A*B))", "A", "A: n x k; B: k x n")
+
+
+def test_adjugate_of_a_scalar_is_one() -> None:
+    r = matcalc.grad("x'*x*adj(x'*A*x)", "x")
+    assert r["x"].text == "2*x" and verified(r)
 
 
 def test_adjugate_prints_and_reads_back() -> None:

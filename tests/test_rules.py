@@ -50,7 +50,7 @@ DIFF_RTOL = 1e-6
 IDENTITY_RTOL = 1e-10
 # Conditions that only say which part holds the differential; the sampler handles them by role.
 ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number", "simple", "compound"}
-SHAPE_CONDITIONS = {"scalar", "vector", "square", "onerow"}  # declared: `scalar`, a column vector, square, one row
+SHAPE_CONDITIONS = {"scalar", "vector", "square", "onerow", "generic"}  # declared: `scalar`, a column vector, square, one row; generic: a square symbol
 
 
 def rules_of(table: str, python: bool = False) -> list:
@@ -119,7 +119,7 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
         new[name] = Syn("name", names[name])
         if "compound" in c:  # a compound operand: the sum of two symbols
             new[name] = Syn("add", None, (new[name], Syn("name", names[name] + "_2")))
-        if "square" in c:
+        if "square" in c or "generic" in c:
             decls.append(f"{names[name]}: s_{name} x s_{name} {props}")
         elif "onerow" in c:
             decls.append(f"{names[name]}: 1 x c_{name} {props}")

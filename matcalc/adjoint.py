@@ -9,6 +9,7 @@ shared, so the cost is linear in the size of df.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from itertools import count
 
 from . import algebra as al
@@ -38,12 +39,26 @@ def _flatten_add(s: Syn) -> list[Syn]:
     return [x for a in s.args for x in (_flatten_add(a) if a.kind == "add" else [a])]
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One node of df processed in reverse mode: its left factor G (summed over its uses), the
+    rule that moved it out of the way, and the (part, new left factor) pairs it handed on; a
+    differential dX has no rule and no parts: its G is (a term of) X's gradient."""
+
+    node: Expr
+    g: Expr
+    rule: str = ""
+    parts: tuple[tuple[Expr, Expr], ...] = ()
+
+
 def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None, watch: dict[Expr, str] | None = None,
-              seed: Expr | None = None, tag: int = 0) -> tuple[dict[str, Expr], dict[str, Expr]]:
+              seed: Expr | None = None, tag: int = 0,
+              trace: list[Visit] | None = None) -> tuple[dict[str, Expr], dict[str, Expr]]:
     """({name: G} with tr(S' df) = sum of tr(G' dX) over the dX of `tag`, S the `seed` (1 for a
     scalar df: then G are the gradients in denominator layout; a matrix S of df's shape gives the
     vector-Jacobian product S -> G), and {label: G} for the nodes of df in `watch`: e.g. the
-    differentials of named intermediates, whose G is the gradient with respect to them)."""
+    differentials of named intermediates, whose G is the gradient with respect to them).
+    Each node processed is appended to `trace` (a Visit), in the order processed."""
     log, watch = log or Log(), watch or {}
     if tag not in df.tags:
         return {}, {}
@@ -63,14 +78,18 @@ def gradients(df: Expr, wrt: frozenset[str], log: Log | None = None, watch: dict
             seen.setdefault(watch[node], []).append(g)
         if isinstance(node, Dif):
             grads.setdefault(node.var.name, []).append(g)
+            if trace is not None:
+                trace.append(Visit(node, g))
             continue
         found = first_match(candidates(node), node, preds, {"G": g})
         if found is None:
             what = node.op if isinstance(node, Op) else type(node).__name__
             raise UnsupportedError(f"no trace trick moves '{what}' out of the way in '{to_text(node)}'")
         rule, b = found
-        for part, gsyn in targets(rule):
-            child, g2 = b[part], instantiate(rule, gsyn, b, b[part].shape)
+        parts = tuple((b[part], instantiate(rule, gsyn, b, b[part].shape)) for part, gsyn in targets(rule))
+        if trace is not None:
+            trace.append(Visit(node, g, rule.name, parts))
+        for child, g2 in parts:
             log.add("adjoint", rule.name, node, child)
             if child not in pending:
                 pending[child] = []

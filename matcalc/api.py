@@ -21,6 +21,7 @@ from .adjoint import gradients
 from .check import CheckReport, verify
 from .derivation import check_blocks, check_lines, derivation, program_blocks
 from .differentiate import Differentiator
+from .engine import Run, run
 from .errors import MatcalcError, ShapeError
 from .expr import Expr, Num, Op, Sym, walk
 from .parser import Decl, parse_decls, parse_syn, snippet
@@ -126,11 +127,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     log = Log()
     through = frozenset(variables)
     steps = {n: al.group(e) for n, e in prog.intermediates.items()}
-    diff = Differentiator(through, log, frozenset(steps.values()))
-    df = diff(f)
-    watch = {diff.memo[e]: n for n, e in steps.items() if e in diff.memo and diff.memo[e].has_d}
-    raw, cot = gradients(df, through, log, watch)
-    simp = Simplifier(through, log)
+    engine = run(f, through, steps, log)
+    raw, cot, simp = engine.raw, engine.cotangents, engine.simp
     grads = {n: simp(raw[n]) if n in raw else al.zero(syms[n].shape) for n in variables}
     deltas = {n: simp(g) for n, g in cot.items()}
     by_step = {n: _step_gradient(prog, n) for n in asked_inter}
@@ -148,7 +146,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     shown = prog if prog.intermediates or f.height <= DEEP else _named_steps(prog, through, set(syms))
-    derive = partial(_derivation_lines, shown, variables, through, simp, frozenset(syms), report is not None, seed)
+    flat = engine if shown is prog and not prog.intermediates else None
+    derive = partial(_derivation_lines, shown, variables, flat, simp, frozenset(syms), report is not None, seed)
     return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log, derive)
 
 
@@ -194,10 +193,11 @@ def _by_steps(prog: Program, symbols: frozenset[str]) -> tuple[Expr, dict[str, E
     return prog.local_loss, dict(prog.local), delta
 
 
-def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], simp: Simplifier,
+def _derivation_lines(prog: Program, variables: list[str], flat: Run | None, simp: Simplifier,
                       symbols: frozenset[str], check: bool, seed: int) -> Derivation:
-    """The derivation's lines, the loss's steps as (name, text, latex), the names of the steps, and
-    (with `check`) the line check: every line checked numerically against the one before."""
+    """The derivation's lines (the engine's run on a flat loss rendered; a program's steps, and
+    a deep loss's, by blocks), the loss's steps as (name, text, latex), the names of the steps,
+    and (with `check`) the line check: every line checked numerically against the one before."""
     names = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
     names.update({al.group(e): n for e, n in list(names.items())})
     loss_name = prog.loss_name or "f"
@@ -212,8 +212,9 @@ def _derivation_lines(prog: Program, variables: list[str], wrt: frozenset[str], 
         lines = [ln for b in blocks for ln in b.lines]
         err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check else None
     else:
-        lines = derivation(prog.loss, used, wrt, simp)
-        err = check_lines(lines, prog.loss, wrt, seed) if check else None
+        assert flat is not None, "a flat loss is derived from the engine's run"
+        lines = derivation(flat, used)
+        err = check_lines(lines, prog.loss, flat.wrt, seed) if check else None
     line_check = "" if err is None else f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})"
     return Derivation(tuple(lines), tuple(loss), names, loss_name, line_check)
 

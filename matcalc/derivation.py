@@ -7,24 +7,25 @@ Three stages, each a sequence of whole expressions, every one equal to the one b
   `rules/adjoints.rules` move one operator at a time out of the way of each dX, until
   df = tr(G1' dX1) + tr(G2' dX2) + ...;
 * gradient: each G simplified by `rules/simplify.rules`, one rule per line.
-The lines are built by replaying the same rule tables the engine uses, on whole expressions;
-`check_lines` confirms numerically that consecutive lines agree.
+The lines render the engine's own run (its `Differentiator.expansions`, the reverse-mode `Visit`s of
+`adjoint.gradients`, the `Simplifier.trace`) on whole expressions, so every line shown is a step
+the engine took and the last lines are its results; `check_lines` confirms numerically that
+consecutive lines agree.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
 from . import algebra as al
-from .adjoint import targets
+from .adjoint import Visit, gradients
 from .check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
-from .errors import CheckError, UnsupportedError
+from .differentiate import Differentiator
+from .engine import Run
+from .errors import CheckError
 from .evaluate import numeric
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
-from .printing import to_text
-from .rewrite import first_match, index, instantiate, predicates
 from .simplify import Simplifier
 
 MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
@@ -40,37 +41,19 @@ class Line:
     expr: Expr
 
 
-def _rule_for(rules: list, e: Expr, preds: dict, seed: dict | None = None) -> tuple:
-    """The rule the engine applies to `e` and its bindings (an UnsupportedError if none does)."""
-    found = first_match(rules, e, preds, seed)
-    if found is None:
-        raise UnsupportedError(f"the derivation has no rule for '{to_text(e)}'")
-    return found
-
-
-def differential_lines(f: Expr, wrt: frozenset[str], lhs: str = "df") -> list[Line]:
-    """d(f) expanded one rule at a time, outermost pending differential first."""
-    rules, preds = index("differentials"), predicates(wrt)
-
-    def pending(e: Expr) -> Expr:
-        if isinstance(e, Sym) and e.name in wrt:
-            return Dif(e)
-        return al.zero(e.shape) if preds["constant"](e) else DiffOf(e)
-
-    def pending_of(b: dict[str, Expr]) -> Callable[[str], Expr | None]:
-        """A rule's `dA` for a bound name A: the pending differential of what A is bound to."""
-        return lambda name: pending(b[name[1:]]) if name.startswith("d") and name[1:] in b else None
-
-    cur = pending(f)
+def differential_lines(diff: Differentiator, f: Expr, lhs: str = "df") -> list[Line]:
+    """d(f), then one line per expansion the engine makes, outermost pending d(...) first, until
+    only the dX of the variables remain: the last line is the engine's df. Expansions not made
+    yet are made by the engine (`diff.expand`) as the lines need them."""
+    cur = diff.pending(f)
     lines = [Line("differential", "", lhs, cur)]
     while len(lines) < MAX_LINES:
         target = next((n for n in reversed(walk([cur])) if isinstance(n, DiffOf)), None)
         if target is None:
             break
-        rule, b = _rule_for(rules(target.expr), target.expr, preds)
-        rhs = instantiate(rule, rule.rhs, b, target.shape, pending_of(b))
+        rule, rhs = diff.expand(target.expr)
         cur = al.substitute(cur, {target: rhs})
-        lines.append(Line("differential", rule.name, lhs, cur))
+        lines.append(Line("differential", rule, lhs, cur))
     return lines
 
 
@@ -88,76 +71,63 @@ def _shown(terms: list[tuple[Expr, Expr]]) -> Expr:
 
 def trace_lines(df: Expr, wrt: frozenset[str], g0: Expr | None = None,
                 lhs: str = "df") -> tuple[list[Line], dict[str, Expr]]:
-    """df = tr(df) (or, for a program's step s with dL = tr(G0' ds), dL = tr(G0' d(s's
-    definition)): then one trace trick per line until every term is tr(G' dX)."""
-    rules, preds = index("adjoints"), predicates(wrt)
+    """The engine's reverse mode on df (seeded with g0, else 1), one line per node it processes:
+    df = tr(df) ("a scalar equals its trace"; or, for a program's step s with dL = tr(G0' ds),
+    dL = tr(G0' d(s's definition))), then each trace trick the engine applied (and each gathering
+    of a node's uses, "collect") until every term is tr(G' dX). Also returns the gradients."""
+    visits: list[Visit] = []
+    grads, _ = gradients(df, wrt, seed=g0, trace=visits)
+    return render_visits(df, visits, g0, lhs), grads
+
+
+def render_visits(df: Expr, visits: list[Visit], g0: Expr | None, lhs: str) -> list[Line]:
+    """The lines of a reverse-mode trace: the terms tr(G' P) of df as the visits transform them."""
     terms: list[tuple[Expr, Expr]] = [(g0 if g0 is not None else al.num(1), df)]
     lines = [Line("trace", "scalar-trace" if g0 is None else "chain", lhs, _shown(terms))]
-    while len(lines) < MAX_LINES:
-        open_ = [i for i, (_, p) in enumerate(terms) if not isinstance(p, Dif)]
-        if not open_:
+    for v in visits:
+        if len(lines) >= MAX_LINES:
             break
-        i = max(open_, key=lambda k: terms[k][1].height)
-        same = [k for k, (_, p) in enumerate(terms) if p == terms[i][1]]
-        if len(same) > 1:  # one node reached along several paths: its left factors add up
-            g = al.add(*(terms[k][0] for k in same))
-            terms = [t for k, t in enumerate(terms) if k not in same[1:]]
-            terms[same[0]] = (g, terms[same[0]][1])
+        at = [k for k, (_, p) in enumerate(terms) if p == v.node]
+        i = at[0]
+        terms = [t for k, t in enumerate(terms) if k not in at[1:]]
+        terms[i] = (v.g, v.node)
+        if len(at) > 1:  # one node reached along several paths: its left factors add up
             lines.append(Line("trace", "collect", lhs, _shown(terms)))
-            continue
-        g, p = terms[i]
-        rule, b = _rule_for(rules(p), p, preds, {"G": g})
-        new = [(instantiate(rule, gs, b, b[part].shape), b[part]) for part, gs in targets(rule)]
-        terms = terms[:i] + new + terms[i + 1:]
-        lines.append(Line("trace", rule.name, lhs, _shown(terms)))
-    grads: dict[str, list[Expr]] = {}
-    for g, p in terms:
-        assert isinstance(p, Dif)
-        grads.setdefault(p.var.name, []).append(g)
-    return lines + _gathered(terms, lhs), {n: al.add(*gs) for n, gs in grads.items()}
-
-
-def _gathered(terms: list[tuple[Expr, Expr]], lhs: str) -> list[Line]:
-    """The final df = sum tr(G' dX), one term per variable (if terms had to be gathered)."""
-    by_var: dict[Expr, list[Expr]] = {}
-    for g, p in terms:
-        by_var.setdefault(p, []).append(g)
-    if all(len(gs) == 1 for gs in by_var.values()):
-        return []
-    return [Line("trace", "collect", lhs, _shown([(al.add(*gs), p) for p, gs in by_var.items()]))]
-
-
-def gradient_lines(name: str, g: Expr, simp: Simplifier) -> list[Line]:
-    """The raw G, then one simplification rule per line (innermost rewrite first)."""
-    lines = [Line("gradient", "", name, g)]
-    cur = g
-    while len(lines) < MAX_LINES:
-        step = _first_rewrite(cur, simp)
-        if step is None:
-            break
-        rule, before, after = step
-        cur = al.substitute(cur, {before: after})
-        lines.append(Line("gradient", rule, name, cur))
+        if v.rule:
+            terms = terms[:i] + [(g2, child) for child, g2 in v.parts] + terms[i + 1:]
+            lines.append(Line("trace", v.rule, lhs, _shown(terms)))
     return lines
 
 
-def _first_rewrite(e: Expr, simp: Simplifier) -> tuple[str, Expr, Expr] | None:
-    for node in walk([e]):
-        for rule in simp.candidates(node):
-            new = simp._apply(rule, node)
-            if new is not None and new != node:
-                return rule.name, node, new
-    return None
+def gradient_lines(name: str, g: Expr, simp: Simplifier) -> list[Line]:
+    """The raw G, then one line per rewrite the engine's simplifier made of a part of it (in the
+    order made; a rewrite of a shared part, made once, shows wherever the part occurs) until G is
+    the engine's result."""
+    result = simp(g)
+    lines = [Line("gradient", "", name, g)]
+    cur, rounds = g, 0
+    while cur != result and rounds <= MAX_REPLAYS and len(lines) < MAX_LINES:
+        rounds += 1
+        present = set(walk([cur]))
+        for step in simp.trace:
+            if step.before in present and len(lines) < MAX_LINES:
+                cur = al.substitute(cur, {step.before: step.after})
+                present = set(walk([cur]))
+                lines.append(Line("gradient", step.rule, name, cur))
+    return lines
 
 
-def derivation(f: Expr, variables: list[str], wrt: frozenset[str], simp: Simplifier) -> list[Line]:
-    """All lines: differential, trace tricks, and each variable's gradient simplified; a line
-    that shows nothing new (a step whose effect is invisible in print) is left out."""
-    lines = differential_lines(f, wrt)
+MAX_REPLAYS = 8  # passes over the simplifier's trace (a shared part rewritten early shows later)
+
+
+def derivation(run: Run, variables: list[str]) -> list[Line]:
+    """The engine's run rendered: its differential expansions, its reverse-mode visits and each
+    variable's simplification; a line that shows nothing new (a step whose effect is invisible
+    in print) is left out."""
+    lines = differential_lines(run.diff, run.f)
     if lines[-1].expr.has_d:
-        more, grads = trace_lines(lines[-1].expr, wrt)
-        lines += more
-        lines += [ln for name in variables if name in grads for ln in gradient_lines(name, grads[name], simp)]
+        lines += render_visits(lines[-1].expr, run.visits, None, "df")
+        lines += [ln for name in variables if name in run.raw for ln in gradient_lines(name, run.raw[name], run.simp)]
     return [ln for i, ln in enumerate(lines)
             if i == 0 or ln.stage != lines[i - 1].stage or ln.lhs != lines[i - 1].lhs or ln.expr != lines[i - 1].expr]
 
@@ -264,7 +234,8 @@ def program_blocks(loss: Expr, steps: dict[str, Expr], delta: dict[str, str], va
     own = frozenset(variables) | frozenset(steps)
     blocks: list[Block] = []
     contrib: dict[str, list[Expr]] = {}
-    lines = differential_lines(loss, own)
+    diff = Differentiator(own)
+    lines = differential_lines(diff, loss)
     more, grads = trace_lines(lines[-1].expr, own) if lines[-1].expr.has_d else ([], {})
     blocks.append(Block(lines + more, loss, own))
     _add(contrib, grads)
@@ -273,7 +244,7 @@ def program_blocks(loss: Expr, steps: dict[str, Expr], delta: dict[str, str], va
             continue
         g = Sym(delta[name], steps[name].shape)
         blocks.append(Block(gradient_lines(name, al.add(*contrib.pop(name)), simp), None, own))
-        body = differential_lines(steps[name], own, "d" + name)
+        body = differential_lines(diff, steps[name], "d" + name)
         more, grads = trace_lines(body[-1].expr, own, g) if body[-1].expr.has_d else ([], {})
         sym = Sym(name, steps[name].shape)
         shown = [body[0]] + [replace(ln, expr=al.substitute(ln.expr, {steps[name]: sym})) for ln in body[1:]]

@@ -1,12 +1,15 @@
 """f -> df: the differential rules of `rules/differentials.rules`, applied once per node.
 
-Memoised by node, so a sub-expression used twice has its differential derived once and shared.
+Each node's rule application is kept (`Differentiator.expansions`): the derivation's differential
+lines are those applications, shown on the whole expression. Memoised by node, so a sub-expression
+used twice has its differential derived once and shared.
 """
 from __future__ import annotations
 
+from . import algebra as al
 from . import properties
-from .errors import UnsupportedError
-from .expr import Dif, Expr, Op, Sym, walk
+from .errors import MatcalcError, UnsupportedError
+from .expr import Dif, DiffOf, Expr, Op, Sym, walk
 from .printing import to_text
 from .registry import OPS
 from .rewrite import first_match, index, instantiate, predicates
@@ -14,7 +17,13 @@ from .steps import Log
 
 
 class Differentiator:
-    """Differentiates with respect to the symbols named in `wrt`, logging each rule applied.
+    """Differentiates with respect to the symbols named in `wrt`, one rule per node.
+
+    `expand(e)` applies the first differential rule that matches `e` and keeps its right side with
+    the parts' differentials pending (`d(A)` as `DiffOf(A)`): that is the engine's step for `e`,
+    recorded in `expansions`, and the line a derivation shows. `self(e)`, the whole differential,
+    is that right side with each pending `d(A)` replaced by `self(A)`; memoised by node, so a
+    sub-expression used twice has its differential derived once and shared.
 
     The differential of each node in `steps` (a program's named steps) is kept whole, as
     `group(d(step))`, so that it stays one node of df however its uses combine around it: the
@@ -29,35 +38,58 @@ class Differentiator:
         self.candidates = index("differentials")
         self.preds = predicates(wrt, tag)
         self.memo: dict[Expr, Expr] = {}
+        self.expansions: dict[Expr, tuple[str, Expr]] = {}  # node -> (rule, right side with d(A) pending)
+        self.parts: dict[Expr, list[DiffOf]] = {}  # node -> the d(A) pending in its expansion
 
     def __call__(self, e: Expr) -> Expr:
         if e not in self.memo:
-            de = self._derive(e)
-            self.memo[e] = Op("group", (de,)) if e in self.steps and de.has_d and not _grouped(de) else de
+            top = self.pending(e)
+            if isinstance(top, DiffOf):
+                _, shallow = self.expand(e)
+                top = al.substitute(shallow, {p: self(p.expr) for p in self.parts[e]})
+            self.memo[e] = Op("group", (top,)) if e in self.steps and top.has_d and not _grouped(top) else top
         return self.memo[e]
 
-    def _derive(self, e: Expr) -> Expr:
+    def pending(self, e: Expr) -> Expr:
+        """The differential of `e` as a rule's right side holds it before it is expanded: dX for
+        a variable, 0 for a constant, else `d(e)` pending."""
         if isinstance(e, Sym) and e.name in self.wrt:
             _not_constant(e)
             return Dif(e, self.tag)
-        found = first_match(self.candidates(e), e, self.preds)
-        if found is None:
-            for node in walk([e]):  # a declared constant asked for as a variable says so first
-                if isinstance(node, Sym) and node.name in self.wrt:
-                    _not_constant(node)
-            what = e.op if isinstance(e, Op) else type(e).__name__
-            why = f": {OPS[e.op].no_differential}" if isinstance(e, Op) and OPS[e.op].no_differential else ""
-            raise UnsupportedError(f"no differential rule for '{what}' in '{to_text(e)}'{why}")
-        rule, b = found
-        out = instantiate(rule, rule.rhs, b, e.shape, lambda name: self._dname(name, b))
-        if rule.name != "d-constant":
-            self.log.add("differential", rule.name, e, out)
-        return out
+        return al.zero(e.shape) if self.preds["constant"](e) else DiffOf(e, self.tag)
 
-    def _dname(self, name: str, b: dict[str, Expr]) -> Expr | None:
-        if name.startswith("d") and name[1:] in b:
-            return self(b[name[1:]])
-        return None
+    def expand(self, e: Expr) -> tuple[str, Expr]:
+        """(rule, d(e) by that rule with the parts' differentials pending), memoised; an
+        UnsupportedError names the operator no rule differentiates."""
+        if e not in self.expansions:
+            found = first_match(self.candidates(e), e, self.preds)
+            if found is None:
+                raise _no_rule(e, self.wrt)
+            rule, b = found
+            parts: list[DiffOf] = []
+
+            def lookup(name: str) -> Expr | None:
+                if not (name.startswith("d") and name[1:] in b):
+                    return None
+                d = self.pending(b[name[1:]])
+                parts.extend([d] if isinstance(d, DiffOf) else [])
+                return d
+
+            self.expansions[e] = (rule.name, instantiate(rule, rule.rhs, b, e.shape, lookup))
+            self.parts[e] = parts
+            self.log.add("differential", rule.name, e, self.expansions[e][1])
+        return self.expansions[e]
+
+
+def _no_rule(e: Expr, wrt: frozenset[str]) -> MatcalcError:
+    """The error for a node no differential rule matches (a declared constant asked for as a
+    variable says so first)."""
+    for node in walk([e]):
+        if isinstance(node, Sym) and node.name in wrt:
+            _not_constant(node)
+    what = e.op if isinstance(e, Op) else type(e).__name__
+    why = f": {OPS[e.op].no_differential}" if isinstance(e, Op) and OPS[e.op].no_differential else ""
+    return UnsupportedError(f"no differential rule for '{what}' in '{to_text(e)}'{why}")
 
 
 def _not_constant(e: Sym) -> None:

@@ -165,13 +165,15 @@ class Dif(Expr):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DiffOf(Expr):
-    """`d(e)`: the differential of a sub-expression not yet expanded (only in derivation steps)."""
+    """`d(e)`: the differential (of `tag`) of a sub-expression not yet expanded: a part of a rule's
+    right side that the engine expands next, and what a derivation's differential lines show."""
 
     expr: Expr
+    tag: int = 0
 
     def __post_init__(self) -> None:
-        _finish(self, 3, "d")
-        object.__setattr__(self, "tags", self.expr.tags | {0})
+        _finish(self, 3, "d", self.tag)
+        object.__setattr__(self, "tags", self.expr.tags | {self.tag})
 
     @property
     def shape(self) -> Shape:
@@ -182,7 +184,7 @@ class DiffOf(Expr):
         return (self.expr,)
 
     def _fields(self) -> tuple:
-        return (self.expr,)
+        return (self.expr, self.tag)
 
 
 # Sort rank of each operator: leaves first, then unary, then products, then sums.

@@ -13,7 +13,7 @@ from .errors import ShapeError
 from .expr import Expr, Num, Op
 from .registry import OPS
 from .rewrite import PYTHON_RULES, holds, index, instantiate, load_table, match, predicates, python_rule
-from .steps import Log
+from .steps import Log, Step
 
 
 def _term_parts(t: Expr) -> tuple[list[Expr], list[Expr]]:
@@ -210,6 +210,8 @@ MAX_PASSES = 8  # passes after the first; each is cheap, since unchanged sub-tre
 
 
 class Simplifier:
+    """Simplifies by the rules of `rules/simplify.rules`; keeps its rewrites in `trace`."""
+
     def __init__(self, wrt: frozenset[str] = frozenset(), log: Log | None = None) -> None:
         self.log = log or Log()
         self.rules = load_table("simplify")
@@ -217,6 +219,7 @@ class Simplifier:
         self.preds = predicates(wrt)
         self.memo: dict[Expr, Expr] = {}
         self.chain = 0  # rewrites in a row now in progress (see MAX_CHAIN)
+        self.trace: list[Step] = []  # every rewrite, in the order made: what a derivation shows
 
     def __call__(self, e: Expr) -> Expr:
         """`e` simplified: bottom-up passes until one changes nothing (so simplifying the
@@ -253,6 +256,7 @@ class Simplifier:
             new = self._apply(rule, e)
             if new is not None and new != e:
                 self.log.add("simplify", rule.name, e, new)
+                self.trace.append(Step("simplify", rule.name, e, new))
                 self.chain += 1
                 try:
                     out = self._pass(new)

@@ -50,7 +50,7 @@ DIFF_RTOL = 1e-6
 IDENTITY_RTOL = 1e-10
 # Conditions that only say which part holds the differential; the sampler handles them by role.
 ROLE_CONDITIONS = {"linear", "fixed", "constant", "variable", "differential", "number", "simple", "compound"}
-SHAPE_CONDITIONS = {"scalar", "vector", "square", "onerow", "generic"}  # declared: `scalar`, a column vector, square, one row; generic: a square symbol
+SHAPE_CONDITIONS = {"scalar", "vector", "square", "onerow", "generic"}  # declared; generic: a square symbol
 
 
 def rules_of(table: str, python: bool = False) -> list:

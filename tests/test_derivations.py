@@ -209,3 +209,30 @@ def test_deep_flat_loss_is_derived_by_named_steps_linearly() -> None:
     r = matcalc.grad(_mlp(5), ["W1", "W5"])
     text = r.steps_text()
     assert "s1 = W1*x" in text and any("all" in n and "lines checked numerically" in n for n in r.steps[-1]["notes"])
+
+
+@pytest.mark.parametrize("loss, wrt, let", [
+    ("tr(A*X*B)", ["X"], ""),
+    ("log(det(X)) + tr(inv(X)*A)", ["X", "A"], ""),
+    ("sum((sigmoid(W*x + b) - y).^2)", ["W", "b", "x"], ""),
+    ("-y'*log_softmax(W*x)", ["W", "x"], "y: probability"),
+    ("norm2(A*X - B)^2 + lam*norm2(X)^2", ["X", "A", "lam"], "lam: scalar"),
+])
+def test_the_derivation_renders_the_engines_run(loss: str, wrt: list[str], let: str) -> None:
+    """Every line shows a step the engine took (its rule is in the engine's trace), and each
+    variable's last line is the engine's result, as a tree."""
+    f = matcalc.parse(loss, let)
+    engine = run(f, frozenset(wrt))
+    lines = derivation(engine, wrt)
+    simplified = {n: engine.simp(engine.raw[n]) for n in wrt}
+    expanded = {rule for rule, _ in engine.diff.expansions.values()}
+    visited = {v.rule for v in engine.visits}
+    rewritten = {s.rule for s in engine.simp.trace}
+    for ln in lines[1:]:
+        allowed = {"differential": expanded, "trace": visited | {"scalar-trace", "collect"},
+                   "gradient": rewritten | {""}}[ln.stage]
+        assert ln.rule in allowed, (ln.stage, ln.rule)
+    last = {ln.lhs: ln.expr for ln in lines if ln.stage == "gradient"}
+    assert last == simplified
+    r = matcalc.grad(loss, wrt, let, check=False)
+    assert {n: r[n].expr for n in wrt} == simplified

@@ -288,7 +288,8 @@ def group(e: Expr) -> Expr:
 def call(op: str, arg: Expr, *more: Expr) -> Expr:
     """A function-call operator applied to its arguments (one, or the row's arity); an argument
     that gives only its shape (`OpInfo.shape_only`) is kept as a zero matrix of that shape;
-    linear ones map zero (in the first argument) to zero, det/inv of identity fold."""
+    linear ones map zero (in the first argument) to zero and diag of a constant vector is a
+    scaled identity (number folding); identities such as inv(eye) = eye are rules."""
     if more:
         args = tuple(zero(a.shape) if i in OPS[op].shape_only else a for i, a in enumerate((arg, *more)))
         node = Op(op, args)
@@ -297,8 +298,6 @@ def call(op: str, arg: Expr, *more: Expr) -> Expr:
         return node
     if OPS[op].linear and is_zero(arg):
         return zero(Op(op, (arg,)).shape)
-    if isinstance(arg, Eye) and op in ("inv", "det"):
-        return arg if op == "inv" else num(1)
     if op == "diag" and isinstance(arg, Num):  # diag(c*ones(n)) = c*eye(n)
         return mul(num(arg.value), eye(arg.shape[0]))
     return Op(op, (arg,))

@@ -126,8 +126,10 @@ def typed_pattern(rule: Rule, exponent: Fraction, vectors: frozenset[str] = froz
         elif props:
             decls.append(f"{names[name]}: {props}")
     new["ones"] = Syn("name", "O_ones")  # a constant whose size only the match can tell: type it as a
-    syn = syn_replace(rule.pattern, new)  # matrix of unknown size, then make it the ones matrix
-    e = to_expr(rule.text, syn, parse_decls("; ".join(decls)))
+    new["eye"] = Syn("name", "I_eye")  # matrix of unknown size (square for eye), then make it the constant
+    syn = syn_replace(rule.pattern, new)
+    e = to_expr(rule.text, syn, parse_decls("; ".join(decls + ["I_eye: s_eye x s_eye"])))
+    e = replace_symbol(e, "I_eye", lambda sym: al.eye(sym.shape[0]))
     return replace_symbol(e, "O_ones", lambda sym: al.Num(Fraction(1), sym.shape)), names
 
 

@@ -121,6 +121,9 @@ class OpInfo:
     value_props: frozenset[str] = frozenset()  # properties its value always has (softmax: probability)
     shape_only: tuple[int, ...] = ()  # arguments that give only their shape (kept as zero matrices)
     multilinear: bool = False  # linear in each argument (kron): zero when any argument is zero
+    monotone: bool = False  # a sum or product of its arguments' entries with nonnegative coefficients:
+    # its value at the entries' absolute values bounds it entrywise (the checks' scale of a gradient)
+    keeps_symmetry: bool = False  # a square value is symmetric when its arguments are (inv, sums, products)
     # why the operator has no general differential rule (said by the UnsupportedError where one
     # is needed); its calculus is then the rules of the forms around it (matpow: tr(X^k), det(X^k))
     no_differential: str = ""
@@ -458,12 +461,13 @@ def _sp_kron(a: sympy.Matrix, b: sympy.Matrix) -> sympy.Matrix:
 
 def _rows() -> list[OpInfo]:
     structural = [
-        OpInfo("add", None, _same, _np_sum, _sp_sum, "{0} + {1}"),
-        OpInfo("matmul", None, _chain, _np_matmul, _sp_matmul, "{0} {1}"),
-        OpInfo("mul", None, _scale, _np_mul, _sp_mul, "{0} {1}"),
-        OpInfo("hadamard", None, _same, _np_mul, _sp_hadamard, r"{0} \odot {1}"),
-        OpInfo("transpose", 1, _transpose, lambda a: a.T.copy(), lambda a: a.T, "{0}^{{T}}", linear=True),
-        OpInfo("pow", 2, _first, _np_pow, _sp_pow, "{0}^{{{1}}}"),
+        OpInfo("add", None, _same, _np_sum, _sp_sum, "{0} + {1}", monotone=True, keeps_symmetry=True),
+        OpInfo("matmul", None, _chain, _np_matmul, _sp_matmul, "{0} {1}", monotone=True),
+        OpInfo("mul", None, _scale, _np_mul, _sp_mul, "{0} {1}", monotone=True, keeps_symmetry=True),
+        OpInfo("hadamard", None, _same, _np_mul, _sp_hadamard, r"{0} \odot {1}", monotone=True, keeps_symmetry=True),
+        OpInfo("transpose", 1, _transpose, lambda a: a.T.copy(), lambda a: a.T, "{0}^{{T}}", linear=True,
+               monotone=True),
+        OpInfo("pow", 2, _first, _np_pow, _sp_pow, "{0}^{{{1}}}", keeps_symmetry=True),
     ]
     claims = [  # a matrix written out entry by entry, and one entry of a matrix: `[u(1)*x(1), ...]`
         OpInfo("literal", None, _literal_shape, _np_literal, _sp_literal, r"\begin{{bmatrix}}{0}\end{{bmatrix}}",
@@ -476,18 +480,18 @@ def _rows() -> list[OpInfo]:
     functions = [
         # a named step of a program, kept whole so that its gradient can be named (delta2 for a2)
         OpInfo("group", 1, _first, lambda a: a, lambda a: a, "{0}", linear=True, parse_name="group",
-               public=False),
+               public=False, monotone=True),
         OpInfo("tr", 1, _square_to_scalar, lambda a: _np_scalar(np.trace(a)), lambda a: _sp_scalar(a.trace()),
-               r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr", arg_shape="square"),
+               r"\operatorname{{tr}}\left({0}\right)", linear=True, parse_name="tr", arg_shape="square", monotone=True),
         OpInfo("det", 1, _square_to_scalar, lambda a: _np_scalar(np.linalg.det(a)), lambda a: _sp_scalar(a.det()),
                r"\det\left({0}\right)", parse_name="det", square_arg=True, arg_shape="square"),
         OpInfo("logdet", 1, _square_to_scalar, _np_logdet, lambda a: _sp_scalar(sympy.log(a.det())),
                r"\log\det\left({0}\right)", parse_name="logdet", square_arg=True, exact=False,
                arg_shape="square"),
         OpInfo("inv", 1, _square, np.linalg.inv, lambda a: a.inv(), "{0}^{{-1}}", parse_name="inv", square_arg=True,
-               arg_shape="square"),
+               arg_shape="square", keeps_symmetry=True),
         OpInfo("sum", 1, _to_scalar, lambda a: _np_scalar(np.sum(a)), lambda a: _sp_scalar(sum(a)),
-               r"\operatorname{{sum}}\left({0}\right)", linear=True, parse_name="sum"),
+               r"\operatorname{{sum}}\left({0}\right)", linear=True, parse_name="sum", monotone=True),
         OpInfo("norm1", 1, _to_scalar, lambda a: _np_scalar(np.sum(np.abs(a))),
                lambda a: _sp_scalar(sum(sympy.Abs(e) for e in a)), r"\left\|{0}\right\|_1", parse_name="norm1",
                kink=True),
@@ -502,14 +506,16 @@ def _rows() -> list[OpInfo]:
         OpInfo("logsumexp", 1, _column_rows, _np_logsumexp, lambda a: _sp_columns(a, _sp_logsumexp_col),
                r"\operatorname{{logsumexp}}\left({0}\right)", parse_name="logsumexp", exact=False),
         OpInfo("diag", 1, _vec_to_diag, lambda a: np.diag(a[:, 0]), _sp_diag_mat,
-               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="column"),
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="column",
+               monotone=True, value_props=frozenset({"diagonal"})),
         OpInfo("diagvec", 1, _diag_to_vec, _np_diag_vec, _sp_diag_vec,
-               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="square"),
+               r"\operatorname{{diag}}\left({0}\right)", linear=True, parse_name="diag", arg_shape="square",
+               monotone=True),
     ]
     # ---- issue 9: operators users asked for (mean, adjugate, symbolic matrix power) ----
     asked = [
         OpInfo("mean", 1, _to_scalar, lambda a: _np_scalar(np.mean(a)), lambda a: _sp_scalar(sum(a) / len(a)),
-               r"\operatorname{{mean}}\left({0}\right)", linear=True, parse_name="mean"),
+               r"\operatorname{{mean}}\left({0}\right)", linear=True, parse_name="mean", monotone=True),
         # adjugate (transposed cofactors): adj(A)*A = det(A)*eye, defined for singular A too
         OpInfo("adj", 1, _square, _np_adjugate, _sp_adjugate, r"\operatorname{{adj}}\left({0}\right)",
                parse_name="adj", arg_shape="square"),
@@ -545,20 +551,20 @@ def _rows() -> list[OpInfo]:
     # ---- issue 9: vec and kron (dimension expressions: a vec of an m x n matrix is m*n x 1) ----
     reshaping = [
         OpInfo("vec", 1, _vec_shape, _np_vec, _sp_vec, r"\operatorname{{vec}}\left({0}\right)", linear=True,
-               parse_name="vec"),
+               parse_name="vec", monotone=True),
         # vec's inverse: the column G (m*n x 1) as a matrix of the shape of the second argument, a
         # shape template kept as a zero matrix (the adjoint of vec: tr(G'*vec(Z)) = tr(reshape(G, Z)'*Z))
         OpInfo("reshape", 2, _reshape_shape, _np_reshape, _sp_reshape,
                r"\operatorname{{reshape}}\left({0}, {1}\right)", linear=True, parse_name="reshape",
-               arg_shape="like_last", shape_only=(1,)),
+               arg_shape="like_last", shape_only=(1,), monotone=True),
         OpInfo("kron", 2, _kron_shape, lambda a, b: np.kron(a, b), _sp_kron, r"\left({0} \otimes {1}\right)",
-               parse_name="kron", multilinear=True),
+               parse_name="kron", multilinear=True, monotone=True),
         # kron's adjoint: the rearrangement R(G) of a (r*p) x (c*q) matrix G into blocks A: r x c,
         # B: p x q (the shapes of the templates), with vec(kron(A, B)) entries regrouped so that
         # tr(G'*kron(A, B)) = vec(A)'*R(G)*vec(B) (Van Loan and Pitsianis)
         OpInfo("rearrange", 3, _rearrange_shape, _np_rearrange, _sp_rearrange,
                r"\operatorname{{rearrange}}\left({0}, {1}, {2}\right)", parse_name="rearrange",
-               arg_shape="kron_of_rest", shape_only=(1, 2)),
+               arg_shape="kron_of_rest", shape_only=(1, 2), monotone=True),
     ]
     return structural + claims + functions + asked + elementwise + reshaping
 

@@ -239,8 +239,8 @@ def is_symmetric(e: Expr) -> bool:
         return e.has("symmetric")
     if isinstance(e, (Eye,)) or (isinstance(e, Num) and e.shape[0] == e.shape[1]):
         return True
-    if isinstance(e, Op) and e.op == "diag":
-        return True
+    if isinstance(e, Op) and properties.has(OPS[e.op].value_props, "symmetric") and e.shape[0] == e.shape[1]:
+        return True  # diag(x)
     if isinstance(e, Op) and e.op == "matmul":  # A*S*A' with S symmetric: a palindrome up to '
         f = e.args
         half = len(f) // 2
@@ -248,7 +248,7 @@ def is_symmetric(e: Expr) -> bool:
         return mirrored and (len(f) % 2 == 0 or is_symmetric(f[half]))
     if isinstance(e, Op) and e.op == "add" and _pairs_with_transposes(e.args):
         return True
-    if isinstance(e, Op) and e.op in ("inv", "add", "hadamard", "pow", "mul"):
+    if isinstance(e, Op) and OPS[e.op].keeps_symmetry:
         return all(is_symmetric(a) or a.is_scalar for a in e.args) and e.shape[0] == e.shape[1]
     if isinstance(e, Op) and e.op in OPS and OPS[e.op].elementwise:
         return is_symmetric(e.args[0])

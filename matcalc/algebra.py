@@ -82,6 +82,8 @@ def add(*terms: Expr) -> Expr:
         c, rest = split_coef(t)
         coefs[rest] = coefs.get(rest, Fraction(0)) + c
     out = [mul(num(c), rest) for rest, c in coefs.items() if c != 0]
+    if any(isinstance(t, Op) and t.op == "add" for t in out):  # -(-(A + B)) is the sum A + B: flatten it
+        return add(*out, Num(constant, shape))
     if constant != 0:
         out.append(Num(constant, shape))
     if not out:
@@ -125,10 +127,13 @@ def matmul(*factors: Expr) -> Expr:
         return zero(shape)
     scalars: list[Expr] = []
     kept: list[Expr] = []
-    for f in flat:
+    items: list[Expr] = []
+    for f in flat:  # a scaled product's scalars go outside and its factors join this product
         if isinstance(f, Op) and f.op == "mul" and not f.is_scalar:
             scalars.extend(f.args[:-1])
             f = f.args[-1]
+        items.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))
+    for f in items:
         if isinstance(f, Num) and f.value != 1 and not f.is_scalar:  # c*ones: the c goes outside
             scalars.append(num(f.value))
             f = Num(Fraction(1), f.shape)
@@ -138,7 +143,7 @@ def matmul(*factors: Expr) -> Expr:
             scalars.append(dim_value(f.shape[0]))  # ones(r,k)*ones(k,c) = k*ones(r,c)
             kept[-1] = Num(Fraction(1), (kept[-1].shape[0], f.shape[1]))
         elif not isinstance(f, Eye):
-            kept.extend(f.args if isinstance(f, Op) and f.op == "matmul" else (f,))
+            kept.append(f)
     body = _split_scalar_chain(kept) if kept else None
     if body is None:
         body = Eye(shape[0]) if shape != SCALAR else num(1)

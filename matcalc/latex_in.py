@@ -75,10 +75,38 @@ def latex_to_text(src: str, symbols: frozenset[str] | set[str] = frozenset()) ->
     text = re.sub(r"\\mathrm\{d\}\s*([A-Za-z])(?:_\{?(\d+)\}?)?",
                   lambda m: r"\mathrm{d" + m.group(1) + (m.group(2) or "") + "}",
                   text)  # the differential dX (or dW_1) is one name
+    text = _sized_constants(text, symbols)
     toks = _TOKEN.findall(text)
     out, _ = _expr(toks, 0, src, stop=None)
     text = _join(out)
     return text if "I" in symbols else re.sub(r"(?<![\w.])I(?![\w(])", "eye", text)
+
+
+# a constant with its size (as printing.LatexPrinter writes it where the context does not give
+# it): \mathbf{1}_{n}, \mathbf{0}_{m \times n}, I_{n}; the subscript may hold one level of braces
+_SIZE = r"_\s*(?:\{(?P<sub>(?:[^{}]|\{[^{}]*\})*)\}|(?P<one>\w))"
+_SIZED_CONSTANT = re.compile(r"(?:\\mathbf\{(?P<digit>[01])\}|(?<![\\\w])I)\s*" + _SIZE)
+
+
+def _sized_constants(text: str, symbols: frozenset[str] | set[str]) -> str:
+    r"""`\mathbf{1}_{n}` -> ones(n), `\mathbf{1}_{n}^{T}` -> ones(n)' (the script applies to the
+    whole), `\mathbf{0}_{m \times n}` -> zeros(m, n), `I_{n}` -> eye(n), each as the sized form
+    `\operatorname{ones}\left(n\right)` in braces, its dimensions read like any LaTeX (`m n` is
+    m*n, `d_{1}` is d1). `I_{1}` stays the symbol I1 when `symbols` has it."""
+    def sized(m: re.Match) -> str:
+        sub = m.group("sub") if m.group("sub") is not None else m.group("one")
+        if m.group("digit") is None and _subscripted("I", sub) in symbols:
+            return m.group(0)
+        name = {"1": "ones", "0": "zeros", None: "eye"}[m.group("digit")]
+        dims = ", ".join(re.split(r"\\times(?![A-Za-z])", sub))
+        return rf"{{\operatorname{{{name}}}\left({dims}\right)}}"
+    return _SIZED_CONSTANT.sub(sized, text)
+
+
+def _subscripted(base: str, sub: str) -> str:
+    """The name `base_{sub}` reads as (printing.latex_name's inverse): W_{1} is W1, x_{i} is x_i."""
+    sub = sub.replace(" ", "")
+    return base + (sub if sub.isdigit() else "_" + sub.replace(",", "_"))
 
 
 def looks_like_latex(s: str) -> bool:
@@ -232,7 +260,7 @@ def _script(out: list[list[str]], toks: list[str], i: int, src: str) -> int:
         if len(out[-1]) != 1 or not re.fullmatch(r"\d+|[A-Za-z]|[A-Za-z]+\d+(,[A-Za-z0-9]+)*", text):
             raise _fail(src, f"the subscript _{{{text}}} (entries and indices are not supported)")
         # as matcalc prints names (printing.latex_name): W_{1} is W1, x_{i} is x_i, \delta_{h1} is delta_h1
-        out[-1] = [out[-1][0] + (text if text.isdigit() else "_" + text.replace(",", "_"))]
+        out[-1] = [_subscripted(out[-1][0], text)]
         return j
     base = out[-1] if len(out[-1]) == 1 else ["(", *out[-1], ")"]
     table = {"T": base + ["'"], "\\top": base + ["'"]}

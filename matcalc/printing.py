@@ -5,13 +5,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from fractions import Fraction
 
 from .algebra import exponent, neg, power, split_coef, value_of
 from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
-from .registry import OPS, DimProd
+from .registry import OPS, Dim, DimProd, overloads
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
+
+# What the context of a node tells a reader of its LaTeX about its shape: (rows known, columns
+# known, known to be square). A constant matrix prints bare (`\mathbf{1}`, `I`) only where the
+# context gives its size, else with it (`\mathbf{1}_{n}`, `I_{n}`): see `LatexPrinter.render`.
+Ctx = tuple[bool, bool, bool]
+FREE: Ctx = (False, False, False)
+KNOWN: Ctx = (True, True, False)
 
 
 def fmt_number(v: Fraction) -> str:
@@ -212,15 +220,131 @@ def latex_name(n: str) -> str:
     return base
 
 
+def latex_dim(d: Dim) -> str:
+    """A dimension in LaTeX, as `latex_in` reads it back: `n`, `3`, `d_{1}`, a product of
+    dimensions juxtaposed (`m n`, `2 k`)."""
+    return " ".join(latex_name(f) if isinstance(f, str) else str(f)
+                    for f in (d.factors if isinstance(d, DimProd) else (d,)))
+
+
 class LatexPrinter(TextPrinter):
-    """Renders LaTeX for notes: juxtaposed products, `^{T}` (or `^{\\top}`), `X^{-1}`, `X^{-T}`,
-    `\\odot`."""
+    r"""Renders LaTeX for notes: juxtaposed products, `^{T}` (or `^{\top}`), `X^{-1}`, `X^{-T}`,
+    `\odot`.
+
+    A constant matrix prints bare (`\mathbf{1}`, `\mathbf{0}`, `I`) where a reader knows its
+    size from its context, and with its size elsewhere (`\mathbf{1}_{n}`, `\mathbf{1}_{n}^{T}`,
+    `\mathbf{0}_{m \times n}`, `I_{n}`). The context of the whole expression is the left side
+    of its equation (a gradient, a derivation's line: its shape is known), unless the equation
+    defines a name (`expand`: a `where` line, a step). Below the root, a node's
+    context (`Ctx`) passes only through shape-keeping nodes (sums, elementwise products and powers,
+    scalar multiples, transposes, differentials, steps); a term of a sum or elementwise product
+    with an `anchored` term is known, and so are the inner sides of a factor of a matrix product
+    next to an anchored factor. Everything else (a function's argument, a scalar factor, a
+    denominator) is on its own: `FREE`."""
 
     star, had, ediv = " ", r" \odot ", r" \oslash "
 
     def __init__(self, names: dict[Expr, str] | None = None, transpose: str = "T") -> None:
         super().__init__(names)
         self.T = r"\top" if transpose == "top" else "T"
+        self._child: Callable[[Expr], Ctx] | None = None  # the context a child gets (None: FREE)
+        self._here: Ctx = FREE  # the context of the node being rendered
+        self._anchor: dict[Expr, bool] = {}
+
+    def __call__(self, e: Expr, expand: bool = False) -> str:
+        """`e` as the right side of an equation whose left side has its shape (a gradient, a
+        line of a derivation), or with `expand`, defines a name (whose shape `e` gives)."""
+        self._child = None if expand else self._known
+        return super().__call__(e, expand)
+
+    def render(self, e: Expr, expand: bool = False) -> tuple[str, int]:
+        """`e` under the context its parent's `_child` gives it (FREE if none); its own
+        children are FREE unless its `op_` method says otherwise (`under`)."""
+        child, here = self._child, self._here
+        self._child, self._here = None, child(e) if child else FREE
+        if isinstance(e, DiffOf):  # d(X) has the shape of X
+            self._child = self._same
+        try:
+            return super().render(e, expand)
+        finally:
+            self._child, self._here = child, here
+
+    def under(self, child: Callable[[Expr], Ctx], method: Callable[[Op], tuple[str, int]], e: Op
+              ) -> tuple[str, int]:
+        """`method(e)`, each child `c` of `e` rendered under the context `child(c)`."""
+        self._child = child
+        return method(e)
+
+    def _known(self, _: Expr) -> Ctx:
+        return KNOWN
+
+    def _same(self, _: Expr) -> Ctx:
+        """The context of the node being rendered (read when its child starts)."""
+        return self._here
+
+    def anchored(self, e: Expr) -> bool:
+        """Whether a reader knows the shape of `e` from its LaTeX alone: a symbol, a name, a
+        function's value (its argument printed on its own); a sum with an anchored term, a
+        product with anchored ends. Never a number (it is broadcast) nor a constant matrix."""
+        if e not in self._anchor:
+            self._anchor[e] = self._anchored(e)
+        return self._anchor[e]
+
+    def _anchored(self, e: Expr) -> bool:
+        if e in self.names or isinstance(e, (Sym, Dif)):
+            return True
+        if isinstance(e, (Num, Eye)):
+            return False
+        if isinstance(e, DiffOf):
+            return self.anchored(e.expr)
+        assert isinstance(e, Op)
+        if e.op in ("add", "hadamard"):
+            return any(self.anchored(a) for a in e.args)
+        if e.op == "matmul":
+            return self.anchored(e.args[0]) and self.anchored(e.args[-1])
+        if e.op == "mul":
+            parts = [a for a in e.args if not (isinstance(a, Num) and a.is_scalar)]
+            return bool(parts) and all(self.anchored(a) for a in parts)
+        if e.op in ("transpose", "pow", "group"):
+            return self.anchored(e.args[0])
+        return True
+
+    def _alike(self, e: Op) -> Callable[[Expr], Ctx]:
+        """The context of a term of a sum or elementwise product: known next to an anchored
+        term, else the node's own."""
+        ctx = KNOWN if any(self.anchored(a) for a in e.args) else self._here
+        return lambda _: ctx
+
+    def _factors(self, e: Op) -> Callable[[Expr], Ctx]:
+        """The context of a factor of a matrix product: its rows are known after an anchored
+        factor, its columns before one; at the ends, from the product's context (when that
+        is square, as in tr(...), from the anchored other end)."""
+        args, (rows, cols, square) = e.args, self._here
+        known, last = [self.anchored(a) for a in args], len(args) - 1
+        r = [known[i - 1] if i else rows or (square and known[last]) for i in range(len(args))]
+        c = [known[i + 1] if i < last else cols or (square and known[0]) for i in range(len(args))]
+
+        def ctx(f: Expr) -> Ctx:
+            at = [i for i, a in enumerate(args) if a is f]
+            return (all(r[i] for i in at), all(c[i] for i in at), False) if at else FREE
+        return ctx
+
+    def _argument(self, e: Op) -> Callable[[Expr], Ctx] | None:
+        """The context of a function's argument: on its own, square when the function takes
+        only a square matrix (tr, det, inv)."""
+        name = OPS[e.op].parse_name
+        square = OPS[e.op].arg_shape == "square" and name is not None and len(overloads(name)) == 1
+        return (lambda _: (False, False, True)) if square else None
+
+    def size(self, shape: tuple[Dim, Dim]) -> str:
+        r"""The subscript giving a constant's size: `_{n}` (n x 1), `_{n}^{T}` (1 x n),
+        `_{m \times n}`."""
+        r, c = shape
+        if c == 1:
+            return f"_{{{latex_dim(r)}}}"
+        if r == 1:
+            return f"_{{{latex_dim(c)}}}^{{{self.T}}}"
+        return rf"_{{{latex_dim(r)} \times {latex_dim(c)}}}"
 
     def name(self, n: str) -> str:
         return latex_name(n)
@@ -229,7 +353,9 @@ class LatexPrinter(TextPrinter):
         return r"\mathrm{d}" + (f"_{{{tag}}}" if tag else "") + latex_name(n)
 
     def eye(self, e: Eye) -> str:
-        return "I"
+        """`I` where the context knows a side (the identity is square), else `I_{n}`."""
+        rows, cols, _ = self._here
+        return "I" if rows or cols else f"I_{{{latex_dim(e.n)}}}"
 
     def diff_of(self, inner: str) -> str:
         return rf"\mathrm{{d}}\left({inner}\right)"
@@ -243,9 +369,12 @@ class LatexPrinter(TextPrinter):
             if v.denominator == 1:
                 return str(v.numerator), NEG if v < 0 else ATOM
             return ("-" if v < 0 else "") + rf"\frac{{{abs(v.numerator)}}}{{{v.denominator}}}", NEG if v < 0 else ATOM
+        rows, cols, _ = self._here
+        size = "" if rows and cols else self.size(e.shape)
+        body = rf"\mathbf{{{0 if e.value == 0 else 1}}}{size}"
         if e.value in (0, 1):
-            return rf"\mathbf{{{e.value}}}", ATOM
-        return rf"{fmt_number(e.value)} \mathbf{{1}}", MUL
+            return body, POST if "^" in size else ATOM
+        return f"{fmt_number(e.value)} {body}", MUL
 
     def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:
         if not bottom:
@@ -269,21 +398,46 @@ class LatexPrinter(TextPrinter):
         index = f"{j}" if m.shape[0] == 1 else f"{i}" if m.shape[1] == 1 else f"{i}{j}"
         return f"{self.wrap(m, ATOM)}_{{{index}}}", ATOM
 
+    def op_add(self, e: Op) -> tuple[str, int]:
+        return self.under(self._alike(e), super().op_add, e)
+
+    def op_hadamard(self, e: Op) -> tuple[str, int]:
+        return self.under(self._alike(e), super().op_hadamard, e)
+
+    def op_mul(self, e: Op) -> tuple[str, int]:
+        """A scalar multiple: its matrix factor has its context, a scalar factor is on its own."""
+        here = self._here
+        return self.under(lambda f: FREE if f.is_scalar else here, super().op_mul, e)
+
+    def op_matmul(self, e: Op) -> tuple[str, int]:
+        return self.under(self._factors(e), super().op_matmul, e)
+
+    def op_group(self, e: Op) -> tuple[str, int]:
+        return self.under(self._same, super().op_group, e)
+
     def op_transpose(self, e: Op) -> tuple[str, int]:
+        """`X^{T}`, `X^{-T}`; a transposed node has its context with the sides swapped."""
         inner = e.args[0]
         if isinstance(inner, Op) and inner.op == "inv" and inner not in self.names:
+            self._child = self._argument(inner)
             return self.sup(inner.args[0], "-" + self.T), POST
+        rows, cols, square = self._here
+        self._child = lambda _: (cols, rows, square)
         return self.sup(inner, self.T), POST
 
     def op_inv(self, e: Op) -> tuple[str, int]:
+        self._child = self._argument(e)
         return self.sup(e.args[0], "-1"), POST
 
     def op_matpow(self, e: Op) -> tuple[str, int]:
         """X^k with a symbolic integer k: `X^{k}`, `X^{k - 1}` (read back by latex_in)."""
-        return self.sup(e.args[0], self(e.args[1])), POST
+        return self.sup(e.args[0], self.render(e.args[1])[0]), POST
 
     def op_pow(self, e: Op) -> tuple[str, int]:
+        """`x^{2}`, `{X}^{\\circ 2}`, `1 \\oslash X`: an elementwise power has its base's context."""
         base, p = e.args[0], exponent(e)
+        here = self._here
+        self._child = lambda f: FREE if f.is_scalar else here
         if p < 0 and not base.is_scalar:  # 1./x, 1./x.^2
             return f"1{self.ediv}{self.wrap(_flip(e), MUL + 1)}", MUL
         ps = self.number(Num(p))[0]  # 2, -1, \frac{1}{2}, -\frac{1}{2}
@@ -302,7 +456,8 @@ class LatexPrinter(TextPrinter):
             return row.latex.format(*(self.shape_of(a) if i in row.shape_only else self.wrap(a, MUL)
                                       for i, a in enumerate(e.args))), ATOM
         matrix = row.latex_matrix is not None and 1 not in arg.shape  # e.g. the Frobenius norm of a matrix
-        return (row.latex_matrix if matrix and row.latex_matrix else row.latex).format(self(arg)), ATOM
+        self._child = self._argument(e)
+        return (row.latex_matrix if matrix and row.latex_matrix else row.latex).format(self.render(arg)[0]), ATOM
 
 
 def to_text(e: Expr, names: dict[Expr, str] | None = None, expand: bool = False) -> str:

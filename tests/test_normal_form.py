@@ -1,0 +1,33 @@
+"""The constructors' normal form: flattening, ordering and number folding, found by fuzzing where
+a result printed differently from the same tree read back."""
+from __future__ import annotations
+
+import matcalc
+from matcalc import algebra as al
+from matcalc.expr import Num, Op, Sym, walk
+
+
+def _nested(e, op: str) -> bool:
+    return any(isinstance(n, Op) and n.op == op and any(isinstance(a, Op) and a.op == op for a in n.args)
+               for n in walk([e]))
+
+
+def test_a_sum_with_coefficient_one_is_flattened() -> None:
+    """-(-(1 + a + b)) + (1 + a + b) is 2 + 2*a + 2*b, never a sum inside a sum."""
+    a, b = Sym("a", (1, 1)), Sym("b", (1, 1))
+    inner = al.add(al.num(1), a, b)
+    e = al.add(al.neg(al.neg(inner)), al.mul(al.num(-1), al.neg(inner)))
+    assert not _nested(e, "add") and e == al.add(al.num(2), al.mul(al.num(2), a), al.mul(al.num(2), b))
+    r = matcalc.grad("(-(a + b) - softmax(0.5*a))^2", "a", "b: scalar; a: scalar")
+    assert r["a"].text == "2 + 2*a + 2*b"
+
+
+def test_ones_times_ones_folds_inside_a_scaled_product() -> None:
+    """ones(D,D) * (c * ones(D,D) * X) = c*D*ones(D,D)*X: the scaled product's factors join."""
+    ones = Num(1, ("D", "D"))
+    x = Sym("X", ("D", "D"))
+    e = al.matmul(ones, al.mul(al.num(3), al.matmul(ones, x)))
+    assert not any(isinstance(n, Op) and n.op == "matmul" and sum(isinstance(a, Num) for a in n.args) > 1
+                   for n in walk([e]))
+    r = matcalc.grad("sum((log_softmax(A) + eye)@(sign(A)/3))", "A", "A: D x D positive")
+    assert "ones(D,D)^2" not in r["A"].text and "ones(D,D)*ones" not in r["A"].text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import lru_cache
+from typing import Callable
 
 from .errors import ShapeError
 from .expr import Expr, Eye, Num, Op, Sym, sort_key
@@ -320,11 +321,16 @@ def build_op(op: str, args: tuple[Expr, ...]) -> Expr:
     return call(op, *args)
 
 
-def substitute(e: Expr, swap: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None) -> Expr:
-    """`e` with every sub-expression equal to a key of `swap` replaced by its value."""
+def substitute(e: Expr, swap: dict[Expr, Expr], memo: dict[Expr, Expr] | None = None,
+               inside: Callable[[Expr], bool] | None = None) -> Expr:
+    """`e` with every sub-expression equal to a key of `swap` replaced by its value, each node
+    visited rebuilt by its constructor. `inside(node)` False says no key occurs under node, which
+    is then kept as it is, unvisited (the cost is that of the part where keys may occur)."""
     memo = {} if memo is None else memo
     if e in swap:
         return swap[e]
+    if not isinstance(e, Op) or (inside is not None and not inside(e)):
+        return e
     if e not in memo:
-        memo[e] = build_op(e.op, tuple(substitute(a, swap, memo) for a in e.args)) if isinstance(e, Op) else e
+        memo[e] = build_op(e.op, tuple(substitute(a, swap, memo, inside) for a in e.args))
     return memo[e]

@@ -52,7 +52,7 @@ def differential_lines(diff: Differentiator, f: Expr, lhs: str = "df") -> list[L
         if target is None:
             break
         rule, rhs = diff.expand(target.expr)
-        cur = al.substitute(cur, {target: rhs})
+        cur = al.substitute(cur, {target: rhs}, inside=lambda n: diff.tag in n.tags)
         lines.append(Line("differential", rule, lhs, cur))
     return lines
 

@@ -46,7 +46,8 @@ class Differentiator:
             top = self.pending(e)
             if isinstance(top, DiffOf):
                 _, shallow = self.expand(e)
-                top = al.substitute(shallow, {p: self(p.expr) for p in self.parts[e]})
+                inside = lambda n: self.tag in n.tags  # noqa: E731 (the pending d(A) carry the tag)
+                top = al.substitute(shallow, {p: self(p.expr) for p in self.parts[e]}, inside=inside)
             self.memo[e] = Op("group", (top,)) if e in self.steps and top.has_d and not _grouped(top) else top
         return self.memo[e]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import AbstractSet, Any, Iterable, Iterator
 
 from . import limits, properties
 from .properties import PROPERTIES  # noqa: F401  (the declared properties, re-exported)
@@ -21,7 +22,7 @@ class Expr:
     __slots__ = ("_hash", "_key", "syms", "tags", "height", "out_of_range")
     _hash: int
     _key: tuple
-    syms: frozenset[str]
+    syms: Names  # the names of the symbols inside
     tags: frozenset[int]  # the tags of the differentials inside (dX has tag 0; a second one, 1)
     height: int
     out_of_range: bool  # whether a constant outside `limits` (too_big) occurs inside
@@ -64,13 +65,105 @@ def _finish(node: Expr, rank: int, *keyparts: object) -> None:
     kids = node.children
     object.__setattr__(node, "_hash", hash((type(node).__name__,) + node._fields()))
     object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
-    object.__setattr__(node, "syms", _union([k.syms for k in kids]))
+    object.__setattr__(node, "syms", Names.union([k.syms for k in kids]))
     object.__setattr__(node, "tags", _union([k.tags for k in kids]))
     object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
     object.__setattr__(node, "out_of_range", any(k.out_of_range for k in kids))
 
 
 _EMPTY: frozenset = frozenset()
+_BIT: dict[str, int] = {}  # each symbol name ever seen -> its bit in a Names mask
+_NAME: list[str] = []
+
+
+class Names(AbstractSet[str]):
+    """An immutable set of symbol names held as a bit mask over the names seen so far: a node's
+    `syms` costs a few bytes per name however deep the tree (a frozenset per node would make the
+    memory of a deep network quadratic in its depth). Reads as a set of names: `n in s`,
+    iteration, `len`, `s & names` and `s | names` (a set of names, when the other is one)."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self, bits: int) -> None:
+        self.bits = bits
+
+    @staticmethod
+    def of(names: Iterable[str]) -> Names:
+        bits = 0
+        for n in names:
+            if n not in _BIT:
+                _BIT[n] = len(_NAME)
+                _NAME.append(n)
+            bits |= 1 << _BIT[n]
+        return Names(bits)
+
+    @staticmethod
+    def union(sets: list[Names]) -> Names:
+        """The union, sharing a child's object when it already holds all the others."""
+        if not sets:
+            return NO_NAMES
+        bits = 0
+        for s in sets:
+            bits |= s.bits
+        same = next((s for s in sets if s.bits == bits), None)
+        return same if same is not None else Names(bits)
+
+    def __contains__(self, name: object) -> bool:
+        i = _BIT.get(name) if isinstance(name, str) else None
+        return i is not None and bool(self.bits >> i & 1)
+
+    def __iter__(self) -> Iterator[str]:
+        bits, i = self.bits, 0
+        while bits:
+            if bits & 1:
+                yield _NAME[i]
+            bits, i = bits >> 1, i + 1
+
+    def __len__(self) -> int:
+        return bin(self.bits).count("1")
+
+    def __bool__(self) -> bool:
+        return self.bits != 0
+
+    def __and__(self, other: object) -> Any:
+        if isinstance(other, Names):
+            return Names(self.bits & other.bits)
+        if isinstance(other, (set, frozenset)):
+            return type(other)(n for n in other if n in self)
+        return NotImplemented
+
+    __rand__ = __and__
+
+    def __or__(self, other: object) -> Any:
+        if isinstance(other, Names):
+            return Names(self.bits | other.bits)
+        if isinstance(other, (set, frozenset)):
+            return type(other)(self) | other
+        return NotImplemented
+
+    __ror__ = __or__
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, Names):
+            return self.bits & ~other.bits == 0
+        return all(n in other for n in self) if isinstance(other, (set, frozenset)) else NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Names):
+            return self.bits == other.bits
+        return isinstance(other, (set, frozenset)) and set(self) == other
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self))
+
+    def __repr__(self) -> str:
+        return f"Names({sorted(self)})"
+
+    def __reduce__(self) -> tuple:
+        return (Names.of, (tuple(self),))  # bit positions are this process's own
+
+
+NO_NAMES = Names(0)
 
 
 def _union(sets: list[frozenset]) -> frozenset:
@@ -99,7 +192,7 @@ class Sym(Expr):
 
     def __post_init__(self) -> None:
         _finish(self, 1, self.name)
-        object.__setattr__(self, "syms", frozenset({self.name}))
+        object.__setattr__(self, "syms", Names.of([self.name]))
 
     def _fields(self) -> tuple:
         return (self.name, self.shape, self.props)

@@ -6,24 +6,26 @@ used twice has its differential derived once and shared.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from . import algebra as al
 from . import properties
 from .errors import MatcalcError, UnsupportedError
 from .expr import Dif, DiffOf, Expr, Op, Sym, walk
 from .printing import to_text
 from .registry import OPS
-from .rewrite import first_match, index, instantiate, predicates
+from .rewrite import Binds, Rule, first_match, index, instantiate, predicates
 from .steps import Log
 
 
 class Differentiator:
     """Differentiates with respect to the symbols named in `wrt`, one rule per node.
 
-    `expand(e)` applies the first differential rule that matches `e` and keeps its right side with
-    the parts' differentials pending (`d(A)` as `DiffOf(A)`): that is the engine's step for `e`,
-    recorded in `expansions`, and the line a derivation shows. `self(e)`, the whole differential,
-    is that right side with each pending `d(A)` replaced by `self(A)`; memoised by node, so a
-    sub-expression used twice has its differential derived once and shared.
+    `self(e)` applies the first differential rule that matches `e` (`rule_for`, recorded in
+    `applied`) with each `dA` of its right side the differential `self(A)`; memoised by node, so a
+    sub-expression used twice has its differential derived once and shared. `expand(e)` is the
+    same rule application with each `dA` left pending (`DiffOf(A)`): the line a derivation shows
+    for that step of the engine.
 
     The differential of each node in `steps` (a program's named steps) is kept whole, as
     `group(d(step))`, so that it stays one node of df however its uses combine around it: the
@@ -38,16 +40,16 @@ class Differentiator:
         self.candidates = index("differentials")
         self.preds = predicates(wrt, tag)
         self.memo: dict[Expr, Expr] = {}
+        self.applied: dict[Expr, tuple[Rule, Binds]] = {}  # node -> the rule applied and its bindings
         self.expansions: dict[Expr, tuple[str, Expr]] = {}  # node -> (rule, right side with d(A) pending)
-        self.parts: dict[Expr, list[DiffOf]] = {}  # node -> the d(A) pending in its expansion
 
     def __call__(self, e: Expr) -> Expr:
         if e not in self.memo:
             top = self.pending(e)
             if isinstance(top, DiffOf):
-                _, shallow = self.expand(e)
-                inside = lambda n: self.tag in n.tags  # noqa: E731 (the pending d(A) carry the tag)
-                top = al.substitute(shallow, {p: self(p.expr) for p in self.parts[e]}, inside=inside)
+                rule, b = self.rule_for(e)
+                top = instantiate(rule, rule.rhs, b, e.shape, lambda name: self._part(name, b, self))
+                self.log.add("differential", rule.name, e, top)
             self.memo[e] = Op("group", (top,)) if e in self.steps and top.has_d and not _grouped(top) else top
         return self.memo[e]
 
@@ -59,27 +61,29 @@ class Differentiator:
             return Dif(e, self.tag)
         return al.zero(e.shape) if self.preds["constant"](e) else DiffOf(e, self.tag)
 
-    def expand(self, e: Expr) -> tuple[str, Expr]:
-        """(rule, d(e) by that rule with the parts' differentials pending), memoised; an
+    def rule_for(self, e: Expr) -> tuple[Rule, Binds]:
+        """The first differential rule matching `e` and its bindings (memoised); an
         UnsupportedError names the operator no rule differentiates."""
-        if e not in self.expansions:
+        if e not in self.applied:
             found = first_match(self.candidates(e), e, self.preds)
             if found is None:
                 raise _no_rule(e, self.wrt)
-            rule, b = found
-            parts: list[DiffOf] = []
+            self.applied[e] = found
+        return self.applied[e]
 
-            def lookup(name: str) -> Expr | None:
-                if not (name.startswith("d") and name[1:] in b):
-                    return None
-                d = self.pending(b[name[1:]])
-                parts.extend([d] if isinstance(d, DiffOf) else [])
-                return d
-
-            self.expansions[e] = (rule.name, instantiate(rule, rule.rhs, b, e.shape, lookup))
-            self.parts[e] = parts
-            self.log.add("differential", rule.name, e, self.expansions[e][1])
+    def expand(self, e: Expr) -> tuple[str, Expr]:
+        """(rule, d(e) by the rule the engine applies to `e`, the parts' differentials pending):
+        the same right side as `self(e)` builds, with `d(A)` in place of `self(A)` (memoised)."""
+        if e not in self.expansions:
+            rule, b = self.rule_for(e)
+            shallow = instantiate(rule, rule.rhs, b, e.shape, lambda name: self._part(name, b, self.pending))
+            self.expansions[e] = (rule.name, shallow)
         return self.expansions[e]
+
+    @staticmethod
+    def _part(name: str, b: Binds, differential: Callable[[Expr], Expr]) -> Expr | None:
+        """A rule's `dA` for a bound name A: `differential` of what A is bound to."""
+        return differential(b[name[1:]]) if name.startswith("d") and name[1:] in b else None
 
 
 def _no_rule(e: Expr, wrt: frozenset[str]) -> MatcalcError:

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from . import algebra as al
 from . import properties
 from .errors import MatcalcError
-from .expr import Dif, Expr, Eye, Num, Op, Sym
+from .expr import Dif, Expr, Eye, Names, Num, Op, Sym
 from .parser import Syn, parse_syn
 from .registry import OPS, extra_rules, on_change
 from .typer import to_expr
@@ -269,8 +269,9 @@ def _transposes(a: Expr, b: Expr) -> bool:
 def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], bool]]:
     """The condition predicates; `constant` is relative to the variables being differentiated,
     `linear` and `fixed` to the differentials of `tag` (those of other tags are fixed directions)."""
+    variables = Names.of(wrt).bits
     return {
-        "constant": lambda e: not (e.syms & wrt),  # a differential dX is constant: d(dX) = 0
+        "constant": lambda e: not (e.syms.bits & variables),  # a differential dX is constant: d(dX) = 0
         "linear": lambda e: tag in e.tags,
         "fixed": lambda e: tag not in e.tags,
         "scalar": lambda e: e.is_scalar,

@@ -1,9 +1,10 @@
 """Verification of derived gradients, two independent ways (DESIGN.md section 5).
 
 * numeric: at a random point honouring the declarations, the directional derivative of f along
-  a random direction V (central differences extrapolated by Ridders' method, float64; 40-digit
-  differences where float64 cannot resolve it) is compared with sum(G .* V), for each variable,
-  within TOL of the magnitudes involved.
+  a random direction V (central differences extrapolated by Ridders' method, float64, from a
+  step on which f changes little at the gradient's rate; differences in 40+ digits where
+  float64 cannot resolve it or disagrees) is compared with sum(G .* V), for each variable,
+  within TOL of the magnitudes involved (and within rounding of G's terms where they cancel).
 * SymPy elementwise: each dimension gets a small distinct size, every symbol an exact rational
   value; for sampled entries X_ij of each variable, d/dt f(X0 + t*E_ij) at t = 0 is computed
   exactly as a truncated series in t over SymPy's rationals (matcalc.exact: numbers substituted
@@ -55,6 +56,7 @@ MAX_TOTAL_ENTRIES = 24  # over all variables (at least 2 per variable)
 DIGITS = 40  # working precision of the SymPy check where the loss is transcendental (and large)
 RTOL_DIGITS = Fraction(1, 10 ** 25)  # agreement asked of the DIGITS-digit comparison, relative
 TOL = 1e-6  # numeric check: relative agreement asked of float64 central differences
+ROUND = 1e3 * float(np.finfo(float).eps)  # rounding error of a float64 value, relative to its terms' size
 MAX_FD_ERR = 1e-4  # numeric check: float64 differences with a larger error estimate are not trusted
 FD_STEPS = 8  # numeric check: at most this many step sizes (halved each time) per derivative
 MAX_SYMPY_DIM = 24  # the exact check runs where every declared integer size is at most this
@@ -249,29 +251,46 @@ def _off_kinks(values: list[np.ndarray]) -> bool:
     return all(np.all(np.abs(v) > 1e-9 * max(1.0, float(np.max(np.abs(v))))) for v in values)
 
 
+def _vanishes(g: Expr, value: np.ndarray, env: dict, dims: dict[str, int]) -> bool:
+    """Whether the gradient `g` is 0 at the point: exactly, or within rounding of the size of its
+    terms (2*tanh(ones)*x where sum(x) = 0 is 1e-18, not 0.0): there G cannot be told from 2*G."""
+    if not np.any(value):
+        return True
+    try:
+        norm = _norm(value)
+        return bool(np.isfinite(norm)) and norm <= ROUND * _bound(g, value, env, dims)
+    except (np.linalg.LinAlgError, ArithmeticError, MatcalcError):
+        return False
+
+
 def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
-               also: tuple[Expr, ...] = ()) -> dict:
+               also: tuple[Expr, ...] = (), small: float = 0.0) -> dict:
     """A rational point where the loss and all gradients are finite, every matrix that is inverted
     or whose determinant is taken is well-conditioned, and (where possible) no non-smooth
     operator sits at its kink, and no gradient vanishes (a check where G = 0 cannot tell G from
-    2*G). Tries each sampling strategy with several seeds; if every point puts a kink at 0 or
-    a gradient at 0 (the kink or the zero is structural), the best defined point is used."""
+    2*G), nor has all its entries below `small` (a float comparison with an absolute floor,
+    as a verdict's, cannot tell G from G' where a saturated softmax makes G ~ 1e-67). Tries
+    each sampling strategy with several seeds; if every point puts a kink at 0 or a gradient
+    at 0 (the kink or the zero is structural), the best defined point is used."""
+    f = _variable_part(f)[0]  # a constant term beyond float64 (exp(exp(8))) changes no gradient
     roots, square, kinks = [f, *grads.values()], _square_args(f), _kink_args(f)
     exprs = [*grads.values(), *also]  # what is evaluated with the loss
     square += [a for g in grads.values() for a in _square_args(g) if a not in square]  # inv(X) of d adj(X)
     best: tuple[int, dict] | None = None
     for attempt in range(POINT_TRIES):
         point = sample_point(f, dims, seed + 1000 * (attempt // 4), attempt % 4, (*grads.values(), *also))
+        env = _np(point)
         try:
             with np.errstate(all="ignore"):  # a point outside the domain is simply not taken
-                values = numeric(roots + square + kinks, _np(point), dims)
+                values = numeric(roots + square + kinks, env, dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
         conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims, f)
                           for a, m in zip(square, values[len(roots):len(roots) + len(square)]))
         if conditioned and all(np.all(np.isfinite(v)) for v in values):
             flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \
-                any(not np.any(v) for v in values[1:len(roots)])
+                any(_vanishes(g, v, env, dims) or not float(np.max(np.abs(v), initial=0.0)) >= small
+                    for g, v in zip(grads.values(), values[1:len(roots)]))
             if flaws == 0:
                 return point
             if best is None or flaws < best[0]:
@@ -338,17 +357,30 @@ def ridders(phi, h: float, steps: int = 8):
     return best, float(err)
 
 
-def _resolves(fd: float, an: float, err: float, mag: float = 0.0) -> tuple[bool, bool, float]:
+def _resolves(fd: float, an: float, err: float, mag: float = 0.0, rounding: float = 0.0) -> tuple[bool, bool, float]:
     """(decided, agree, rel. error): agreement within TOL of the magnitudes (the two values and
-    `mag` = |G| |V|, so that a derivative that is 0 by cancellation is judged on the scale of
-    its terms), or within the finite differences' own error estimate where that is larger but
-    still small (MAX_FD_ERR); when the estimate is larger than that, float64 cannot decide."""
+    `mag` = |G| |V|, or its terms' where G is a sum, so that a derivative that is 0 by
+    cancellation is judged on the scale of its terms), within the rounding error of G's value
+    (`rounding`, ROUND of its size through every sum and product: 2*tanh(ones)*x is -3.9e-18
+    where sum(x) = 0, the directional derivative 0), or within the finite differences' own
+    error estimate where that is larger but still small (MAX_FD_ERR); when the estimate is
+    larger than that, float64 cannot decide."""
     scale = max(abs(fd), abs(an), mag)
     diff = abs(fd - an)
     rel = diff / scale if scale > 0 else 0.0
     if diff <= TOL * scale or diff <= 4 * err <= MAX_FD_ERR * scale or (scale == 0 and err == 0):
         return True, True, rel
+    if diff <= rounding and err <= rounding:  # both values are rounding noise around 0
+        return True, True, diff / (rounding / ROUND)
     return err <= MAX_FD_ERR * scale / 4, False, rel
+
+
+
+def _norm(a: np.ndarray) -> float:
+    """The Frobenius norm without overflow in its squares (a gradient of 1e200 has a norm)."""
+    with np.errstate(all="ignore"):
+        top = float(np.max(np.abs(a), initial=0.0))
+        return top * float(np.linalg.norm(a / top)) if 0 < top < np.inf else top
 
 
 def _magnitude(g: Expr, value: np.ndarray, x0: dict, dims: dict[str, int]) -> float:
@@ -356,20 +388,65 @@ def _magnitude(g: Expr, value: np.ndarray, x0: dict, dims: dict[str, int]) -> fl
     the largest of its terms' norms, the scale its rounding error is relative to."""
     terms = g.args if isinstance(g, Op) and g.op == "add" else ()
     with np.errstate(all="ignore"):
-        sizes = [float(np.linalg.norm(t)) for t in numeric(list(terms), x0, dims)] if terms else []
-    return max([float(np.linalg.norm(value)), *(s for s in sizes if np.isfinite(s))])
+        sizes = [_norm(t) for t in numeric(list(terms), x0, dims)] if terms else []
+    return max([_norm(value), *(s for s in sizes if np.isfinite(s))])
+
+
+def _bound(g: Expr, value: np.ndarray, x0: dict, dims: dict[str, int]) -> float:
+    """The size of G's value computed with the absolute values of its parts through every sum
+    and product (|A|*|x| for A*x): the scale of its rounding error, much larger than |G| where
+    its terms cancel (tanh(ones)*x with sum(x) = 0). Only rounding is judged against it (ROUND):
+    a product of 32 small Jacobians has a bound far above itself, and 2*G must still differ."""
+    nodes = walk([g])
+    with np.errstate(all="ignore"):
+        vals = numeric(nodes, x0, dims)
+        bound: dict[Expr, np.ndarray] = {}
+        for node, val in zip(nodes, vals):
+            if isinstance(node, Op) and OPS[node.op].monotone:  # |.| through sums and products
+                bound[node] = np.asarray(OPS[node.op].numpy(*(bound[a] for a in node.args)), dtype=float)
+            else:
+                bound[node] = np.abs(np.asarray(val, dtype=float))
+        size = _norm(bound[g])
+    return max(_norm(value), size if np.isfinite(size) else 0.0)
+
+
+def _largest(values: Mapping[Expr, np.ndarray]) -> float:
+    """The largest finite magnitude among the values of a tree's nodes (the scale of the rounding
+    that its intermediate results carry: sum(x) - det(A^4) loses x in the det's rounding)."""
+    out = 0.0
+    for v in values.values():
+        a = np.abs(np.asarray(v, dtype=float))
+        a = a[np.isfinite(a)]
+        if a.size:
+            out = max(out, float(a.max()))
+    return out
+
+
+def _first_step(x: np.ndarray, slope: float, f0: float) -> float:
+    """The first step of the differences along a unit direction: 1e-3 of the variable's scale, but
+    small enough that the loss changes over it by a modest part of max(1, |f|) at the rate
+    `slope` (the gradient's): cos(det(X)^2) turns many times within a step of 1e-3, and
+    differences over it alias to any value."""
+    h = 1e-3 * max(1.0, float(np.max(np.abs(x))))
+    budget = 1e-2 * max(1.0, f0)
+    return budget / slope if np.isfinite(slope) and slope * h > budget else h
 
 
 def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
                   point: dict, seed: int, notes: list[str] | None = None) -> float:
     """Max relative error between sum(G .* V) and the directional derivative of f along a random
-    V, for each variable: float64 central differences (Ridders), and 40-digit central differences
-    where float64 cannot resolve the derivative (a cosine of a large argument, huge values)."""
+    V, for each variable: float64 central differences (Ridders), from a step on which f changes
+    little at the gradient's rate; where float64 cannot resolve the derivative (a cosine of a
+    large argument, huge values) or disagrees (its own error estimate is no proof: differences
+    over a step on which f oscillates alias consistently), central differences in DIGITS+ digits
+    decide."""
     rng = np.random.default_rng(seed)
     x0 = _np(point)
     nodes = walk([f])
     at_x0 = dict(zip(nodes, numeric(nodes, x0, dims)))
     gvals = dict(zip(grads, numeric(list(grads.values()), x0, dims)))
+    f0 = abs(float(at_x0[f][0, 0]))
+    big = max(f0, _largest(at_x0))
     worst = 0.0
     for name, g in gvals.items():
         v = _direction(syms[name], dims, rng)
@@ -381,25 +458,32 @@ def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: d
             with np.errstate(all="ignore"):
                 return float(numeric([f], {**x0, name: x0[name] + t * v}, dims, known, order)[0][0, 0])
 
-        h = 1e-3 * max(1.0, float(np.max(np.abs(x0[name]))))
+        an = float(np.sum(g * v))
+        mag = _magnitude(grads[name], g, x0, dims)  # |G| |V| (|V| = 1), or of G's terms where they cancel
+        h = _first_step(x0[name], max(abs(an), mag), f0)
         fd, err = ridders(along, h, FD_STEPS)
-        fd, an = float(fd), float(np.sum(g * v))
+        fd = float(fd)
         # differences of f below its rounding are invisible: a derivative smaller than
         # eps*|f|/h (a vanishing gradient deep in a network) is not resolved in float64
-        resolution = 8 * np.finfo(float).eps * abs(float(at_x0[f][0, 0])) / (h / 2 ** (FD_STEPS - 1))
-        mag = _magnitude(grads[name], g, x0, dims)  # |G| |V| (|V| = 1), or of G's terms where they cancel
-        decided, agree, rel = _resolves(fd, an, max(err, resolution), mag)
-        if not agree and is_zero(grads[name]) and abs(fd) <= 1e-8 * (1.0 + abs(float(at_x0[f][0, 0]))):
+        resolution = 8 * np.finfo(float).eps * f0 / (h / 2 ** (FD_STEPS - 1))
+        rounding = ROUND * _bound(grads[name], g, x0, dims)
+        decided, agree, rel = _resolves(fd, an, max(err, resolution), mag, rounding)
+        if not agree and is_zero(grads[name]) and abs(fd) <= 1e-8 * (1.0 + f0):
             decided, agree, rel = True, True, 0.0  # G is 0 by construction; f is flat within its rounding
             if notes is not None:
                 notes.append(f"{name}: the gradient is 0; the differences are rounding noise ({fd:.1e})")
-        if not decided:
-            f0 = abs(float(at_x0[f][0, 0]))
-            ratio = f0 / max(abs(fd), abs(an), 1e-300 * max(f0, 1.0))
-            agree, rel, fd, an = _high_precision_fd(f, grads[name], name, point, v, dims, ratio, mag)
-            if notes is not None:
-                notes.append(f"{name}: float64 differences could not resolve the derivative; "
-                             f"checked with differences in {DIGITS}+ digits")
+        if not agree:
+            slope = max(abs(fd), abs(an), mag)
+            try:
+                agree, rel, fd, an = _high_precision_fd(f, grads[name], name, point, v, dims, slope, big, mag, f0)
+            except (Unsupported, NotExact, AtKink, MatcalcError, ArithmeticError):
+                if not decided:
+                    raise
+                # no high-precision evaluation: the float64 disagreement stands
+            else:
+                if notes is not None:
+                    why = "could not resolve the derivative" if not decided else "disagreed"
+                    notes.append(f"{name}: float64 differences {why}; checked with differences in {DIGITS}+ digits")
         if not agree:
             raise CheckError(f"numeric check failed for {name}: directional derivative {fd:.12g} "
                              f"by finite differences, {an:.12g} from the gradient (rel. err {rel:.1e})")
@@ -408,16 +492,23 @@ def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: d
 
 
 def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, dims: dict[str, int],
-                       ratio: float, mag: float = 0.0) -> tuple[bool, float, float, float]:
-    """(agree, rel. error, fd, sum(G .* V)) with f and G evaluated in high precision: DIGITS
-    digits more than the orders of magnitude (`ratio` = |f| / |derivative|) that f exceeds its
-    derivative by, so that rounding stays ~1e-30 of the derivative; Richardson-extrapolated
-    central differences at h and h/2, whose difference bounds the truncation error."""
-    digits = DIGITS + min(300, max(0, math.ceil(math.log10(max(ratio, 1.0)))))
-    F = Reals(digits)
-    vq = [[Fraction(float(x)) for x in row] for row in v]
+                       slope: float, big: float, mag: float = 0.0, f0: float = 0.0) -> tuple[bool, float, float, float]:
+    """(agree, rel. error, fd, sum(G .* V)) with f and G evaluated in high precision.
+    Richardson-extrapolated central differences at h and h/2 (their difference bounds the
+    truncation error), h = 1e-10 of the variable's scale or less, so that f changes over it by a
+    small part of max(1, |f0|) at the rate `slope` (the derivative's size); digits enough that
+    the rounding of the largest value `big` (f itself, or a det of 1e23 that x is added to),
+    divided by the step, stays ~1e-30 of the derivative."""
     scale = max([abs(x) for row in point[name] for x in row] + [Fraction(1)])
     h = Fraction(1, 10 ** (DIGITS // 4)) * scale
+    slope = min(max(slope, 1e-300), 1e300) if math.isfinite(slope) else 1e300
+    budget = 1e-3 * max(1.0, f0)
+    if slope * float(h) > budget:
+        h = Fraction(budget / slope)
+    extra = math.log10(max(big, 1.0) / (float(h) * slope)) if float(h) * slope > 0 else 300.0
+    digits = min(DIGITS + 300, max(DIGITS, 30 + math.ceil(extra)))
+    F = Reals(digits)
+    vq = [[Fraction(float(x)) for x in row] for row in v]
 
     def at(t: Fraction) -> Any:
         moved = [[x + t * d for x, d in zip(rx, rd)] for rx, rd in zip(point[name], vq)]
@@ -432,8 +523,9 @@ def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, 
     gv = Evaluator(F, point, dims).value(g)
     an = sum(x * F.num(d) for rx, rd in zip(gv, vq) for x, d in zip(rx, rd))
     diff, scale_v = abs(fd2 - an), max(abs(fd2), abs(an), F.num(Fraction(mag)))
-    # the differences' own rounding: f to `digits` digits, divided by the step
-    noise = F.num(Fraction(1, 10 ** (digits - 5))) * max(abs(at(Fraction(0))), F.num(Fraction(1))) / F.num(h / 2)
+    # the differences' own rounding: the largest value to `digits` digits, divided by the step
+    noise = F.num(Fraction(1, 10 ** (digits - 5))) * max(abs(at(Fraction(0))), F.num(Fraction(big)),
+                                                           F.num(Fraction(1))) / F.num(h / 2)
     if diff <= noise and abs(an) <= noise:  # both zero within rounding: a zero derivative
         return True, 0.0, float(fd2), float(an)
     trusted = 10 * abs(fd1 - fd2) <= F.num(Fraction(1, 10 ** 6)) * scale_v  # truncation is small
@@ -609,6 +701,57 @@ def _symbolic_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims:
             report.sympy_entries += 1
 
 
+CONSTANT_LIMIT = 10 ** 10000  # a constant term is evaluated (in DIGITS digits) only below this magnitude
+
+
+def _constant_value(t: Expr) -> Any:
+    """The value of a term without symbols, in DIGITS digits, or None where it does not exist
+    (log(-1)), is not finite, or is astronomically large (exp(exp(exp(10))) is not computed)."""
+    F = Reals(DIGITS)
+    ev = Evaluator(F, {}, {})
+    try:
+        for node in walk([t]):
+            if isinstance(node, Op) and any(not abs(x) < CONSTANT_LIMIT for a in node.args for row in ev.value(a)
+                                            for x in row):
+                return None
+            ev.value(node)
+        v = ev.value(t)[0][0]
+    except (DomainError, Unsupported, NotExact, AtKink, ArithmeticError, ValueError):
+        return None
+    return v if F.ctx.isfinite(v) else None
+
+
+def _variable_part(f: Expr) -> tuple[Expr, list[str]]:
+    """The loss without its additive terms that hold no symbol and whose value exists but is
+    beyond float64 (exp(exp(4)^2) + sum(x)): such a term changes no gradient, and left in it
+    makes the loss infinite at every point, so there would be nothing to check. Also the names
+    of the terms dropped. A term whose value does not exist (log(-1)) stays: the loss is then
+    undefined, and the checks say so."""
+    from .printing import to_text
+    body = f
+    while isinstance(body, Op) and body.op == "group":
+        body = body.args[0]
+    if not (isinstance(body, Op) and body.op == "add"):
+        return f, []
+    keep: list[Expr] = []
+    dropped: list[str] = []
+    for t in body.args:
+        constant = not t.syms and all(isinstance(d, int) for n in walk([t]) for d in n.shape)
+        if constant:
+            with np.errstate(all="ignore"):
+                try:
+                    finite = bool(np.all(np.isfinite(numeric([t], {}, {})[0])))
+                except (ArithmeticError, ValueError, np.linalg.LinAlgError, MatcalcError):
+                    finite = True  # undefined in float64 too: kept (the checks report it)
+            if not finite and _constant_value(t) is not None:
+                dropped.append(to_text(t))
+                continue
+        keep.append(t)
+    if not dropped or not keep:
+        return f, []
+    return (keep[0] if len(keep) == 1 else Op("add", tuple(keep))), dropped
+
+
 def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
            use_sympy: bool = True, use_numeric: bool = True) -> CheckReport:
     """Run both checks; raise CheckError on any disagreement. The sizes are the first assignment
@@ -617,6 +760,8 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
     absent = [n for n in grads if n not in f.syms]
     grads = {n: g for n, g in grads.items() if n in f.syms}
     notes = [f"{n}: zero gradient, nothing to check" for n in absent]
+    f, dropped = _variable_part(f)
+    notes += [f"the constant term {d} (beyond float64) changes no gradient: checked without it" for d in dropped]
     largest = max((d for n in walk([f, *grads.values()]) for d in n.shape if isinstance(d, int)), default=1)
     if largest > MAX_CHECK_DIM:
         return CheckReport({}, notes=notes, skipped=f"a declared size {largest} is over {MAX_CHECK_DIM}, "

@@ -122,13 +122,23 @@ def _differentiable(expr: str, name: str, let: str | dict | None) -> bool:
     return True
 
 
+def merged_decls(known: dict[str, Decl], user: dict[str, Decl]) -> dict[str, Decl]:
+    """The loss's symbols as the engine typed them (`known`), with the user's declarations over
+    them; a declaration of properties only (`A: positive`) keeps the typed shape, whose
+    dimension names a claim may use (`ones(n,m)/m/n`)."""
+    out = dict(known)
+    for n, d in user.items():
+        out[n] = Decl(n, known[n].shape, d.props | known[n].props) if d.shape is None and n in known else d
+    return out
+
+
 def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Names:
     """The names a claim about the loss `expr` may use (`r`: a result for it, if at hand)."""
     r = r if r is not None else grad(expr, [], let, check=False)
     user = _decls(let)
     prog = load(expr, user)
     variables = {n: s for n, s in r.symbols.items() if "dimension" not in s.props}
-    decls = {**{n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in variables.items()}, **user}
+    decls = merged_decls({n: Decl(n, s.shape, s.props - {"dimension"}) for n, s in variables.items()}, user)
     moving = sorted(_moving(variables))
     # names the derivation gives: from the gradients in every variable that has one (a variable
     # the engine cannot differentiate through, X in X^k, is left out rather than failing the claim)
@@ -385,5 +395,5 @@ def close(a: np.ndarray, b: np.ndarray, tol: float = TOL) -> bool:
     return bool(np.allclose(a, b, rtol=tol, atol=tol * scale))
 
 
-__all__ = ["Frame", "MatcalcError", "Names", "Reader", "Verdict", "close", "frames", "names_of", "rounded", "values",
-           "where_of"]
+__all__ = ["Frame", "MatcalcError", "Names", "Reader", "Verdict", "close", "frames", "merged_decls", "names_of",
+           "rounded", "values", "where_of"]

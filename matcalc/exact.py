@@ -299,8 +299,29 @@ class Evaluator:
         """The value of `root` (a list of rows)."""
         for node in walk([root]):
             if node not in self.values:
-                self.values[node] = self._leaf(node) if not isinstance(node, Op) else self._op(node)
+                self.values[node] = self._leaf(node) if not isinstance(node, Op) else self._field(self._op(node))
         return self.values[root]
+
+    def _field(self, m: Mat) -> Mat:
+        """`m` with every entry a number of the field: a Python int (a sum or product that met
+        only exact zeros, such as `_mm` of a zero row) becomes one, so that a later division
+        stays exact (int / int would be a float). A float has no exact meaning: over the
+        rationals it raises NotExact (the caller redoes the computation in floating point)."""
+        if not any(type(x) in (int, float, bool) for row in m for x in row):
+            return m
+        out = []
+        for row in m:
+            new = []
+            for x in row:
+                if type(x) is float:
+                    if self.F.exact:
+                        raise NotExact("a floating-point value reached the exact evaluator")
+                    x = self.F.num(Fraction(x))
+                elif type(x) in (int, bool):
+                    x = self.F.num(Fraction(int(x)))
+                new.append(x)
+            out.append(new)
+        return out
 
     def _leaf(self, e: Expr) -> Mat:
         if isinstance(e, Sym):
@@ -336,7 +357,8 @@ class Evaluator:
             elif isinstance(node, Sym):
                 tans[node] = seeds[node.name]
             else:
-                tans[node] = self._jvp(node, [tans[a] for a in node.children])
+                t = self._jvp(node, [tans[a] for a in node.children])
+                tans[node] = self._field(t) if t is not None else None
         out = tans[root]
         return out if out is not None else [[0 * x for x in row] for row in self.values[root]]
 
@@ -539,7 +561,7 @@ _VALUE: dict[str, Callable[[Evaluator, Op, list[Mat]], Mat]] = {
     "reshape": _v_reshape,
     "kron": _v_kron,
     "rearrange": lambda ev, e, a: _v_rearrange(a),
-    "mean": lambda ev, e, a: [[_sum(a[0]) / (len(a[0]) * len(a[0][0]))]],  # issue 9
+    "mean": lambda ev, e, a: [[_sum(a[0]) * ev.F.num(Fraction(1, len(a[0]) * len(a[0][0])))]],  # issue 9
     "adj": lambda ev, e, a: _adjugate(a[0]),
     "matpow": _v_matpow,  # issue 9: X^k, k an integer constant
 }

@@ -575,12 +575,12 @@ class Gen:
             name = self.rng.choice(STEP_NAMES).format(i=i)
             while name in self.used_names:
                 name += "_"
+            self.used_names.add(name)  # before its text: no symbol of it (nor of a later step) takes the name
             need = self.rng.choice([None, None, None, "pos", "spd"]) if shape[0] == shape[1] else None
             if shape == SCALAR and self.rng.random() < 0.2:
                 text, need = self.rng.choice(["-4", "3", "0.5", "-1"]), None
             else:
                 text = self.expr(shape, self.rng.randint(1, 2), need).text
-            self.used_names.add(name)
             steps.append((name, text))
             self.vars.append(Var(name, shape, step=True, gives=need if shape != SCALAR or need != "spd" else "pos"))
         final = self.expr(SCALAR, self.rng.randint(1, 3), top=True).text
@@ -761,30 +761,65 @@ class Model:
                 env[node.name] = np.array([[float(self.dims.setdefault(node.name, 3))]])
         return env
 
-    def run(self, env: dict, override: dict | None = None) -> dict[str, np.ndarray]:
-        """Every step's value, in order, with `override` replacing a step's value."""
+    def run(self, env: dict, override: dict | None = None, jitter: tuple[np.random.Generator, str] | None = None) \
+            -> dict[str, np.ndarray]:
+        """Every step's value, in order, with `override` replacing a step's value (and, with
+        `jitter` = (generator, name), every operation that depends on the variable or step
+        `name` perturbed as rounding would: see `value_of`)."""
         vals = dict(env)
+        moving = {jitter[1]} if jitter is not None else set()
         for i, (name, e) in enumerate(self.steps):
             key = name if name is not None else f"#{i}"
-            vals[key] = override[key] if override and key in override else self.value_of(e, vals)
+            if override and key in override:
+                vals[key] = override[key]
+                continue
+            vals[key] = self.value_of(e, vals, jitter[0] if jitter else None, frozenset(moving))
+            if name is not None and e.syms & moving:
+                moving.add(name)
         vals["#loss"] = vals[self.steps[-1][0] or f"#{len(self.steps) - 1}"]
         return vals
 
-    def value_of(self, e, vals: dict) -> np.ndarray:
-        """A step's value; NaN where it is undefined (a singular matrix inverted)."""
+    def value_of(self, e, vals: dict, jitter: np.random.Generator | None = None,
+                 moving: frozenset[str] = frozenset()) -> np.ndarray:
+        """A step's value; NaN where it is undefined (a singular matrix inverted). With `jitter`,
+        the value of every operation that depends on a name in `moving` is perturbed by a
+        relative JITTER (tens of rounding errors) before it is used: how much the result
+        moves is the scale of the rounding error in its variation along that name
+        (sin(sum(x) - det(A^4)) with det ~ 1e23 moves by O(1): x is lost in the det's rounding,
+        and differences in x measure nothing)."""
         try:
-            return numeric([e], vals, self.dims)[0]
+            if jitter is None:
+                return numeric([e], vals, self.dims)[0]
+            known: dict = {}
+            for node in walk([e]):
+                v = numeric([node], vals, self.dims, known, [node])[0]
+                if isinstance(node, Op) and node.syms & moving and not _small_integers(v):
+                    v = v * (1 + JITTER * jitter.uniform(-1.0, 1.0, np.shape(v)))
+                known[node] = v
+            return known[e]
         except np.linalg.LinAlgError:
             r, c = (d if isinstance(d, int) else self.dims[d] for d in e.shape)
             return np.full((r, c), np.nan)
 
-    def loss(self, env: dict, name: str, x: np.ndarray) -> float:
-        """The loss with variable or step `name` set to x."""
+    def loss(self, env: dict, name: str, x: np.ndarray, jitter: np.random.Generator | None = None) -> float:
+        """The loss with variable or step `name` set to x (with `jitter`, the operations that
+        depend on `name` perturbed)."""
+        how = (jitter, name) if jitter is not None else None
         if name in self.step_syms:
-            vals = self.run(env, {name: x})
+            vals = self.run(env, {name: x}, how)
         else:
-            vals = self.run({**env, name: x})
+            vals = self.run({**env, name: x}, jitter=how)
         return float(vals["#loss"][0, 0])
+
+
+JITTER = 1e-14  # relative perturbation of each operation's value (~45 rounding errors) estimating the rounding
+
+
+def _small_integers(v: np.ndarray) -> bool:
+    """Whether every entry is a small integer (the k + 1 of X^(k+1), a count, 0 or 1): exact in
+    float64, and perturbing it would make X^(k+1) undefined."""
+    a = np.asarray(v, dtype=float)
+    return bool(np.all(np.isfinite(a)) and np.all(np.abs(a) < 2 ** 20) and np.all(a == np.round(a)))
 
 
 def _finite(*xs) -> bool:
@@ -794,7 +829,10 @@ def _finite(*xs) -> bool:
 def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) -> tuple[str, str]:
     """('ok' | 'wrong' | 'inconclusive', message): <G, V> against the directional derivative of
     the loss along a random admissible V, by central differences with Richardson extrapolation
-    at two step sizes (their disagreement bounds the truncation error)."""
+    at two step sizes (their disagreement bounds the truncation error), from a step on which
+    the loss changes little at the gradient's rate; the rounding error of the loss itself is
+    estimated by evaluating it with every operation perturbed (`Model.value_of`): where that
+    error, divided by the step, is not small against the derivative, nothing is decided."""
     x0 = base[name]
     v = model.direction(name, x0)
     h = 1e-3 * max(1.0, float(np.max(np.abs(x0))))
@@ -808,6 +846,8 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
 
     with np.errstate(all="ignore"):
         (p1, m1), (p2, m2), (p3, m3) = ends(h), ends(h / 2), ends(h / 4)
+        jitter = np.random.default_rng(len(name))  # its own stream: the model's draws stay as they were
+        wobble = max(abs(model.loss(env, name, x0, jitter) - f0) for _ in range(2))
     d1, d2, d3 = (p1 - m1) / (2 * h), (p2 - m2) / h, (p3 - m3) / (h / 2)
     r1, r2 = (4 * d2 - d1) / 3, (4 * d3 - d2) / 3
     # one-sided slopes differ by ~f''*step where f is smooth, by a constant jump at a kink
@@ -817,12 +857,16 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
         return what, f"not finite: central differences {r2}, the gradient gives {an}"
     mag = max(abs(r2), abs(an))
     floor = 1e-8 * (1.0 + abs(f0))  # rounding in f, amplified by 1/h: below this nothing is known
+    rounding = 8 * wobble / h if np.isfinite(wobble) else np.inf  # the loss's own rounding, in r2
     noise = abs(r1 - r2)
     kink = k3 > 0.75 * k2 and k3 > 1e-3 * mag + 1e3 * floor
+    if rounding > 1e-3 * mag + floor:
+        return "inconclusive", (f"the loss's rounding error ({wobble:.1e}, divided by the step {h:.1e}) is not small "
+                                f"against the derivative: central differences {r2:.6g}, the gradient {an:.6g}")
     if noise > 1e-3 * mag + floor or kink:
         return "inconclusive", f"central differences disagree ({r1:.6g} vs {r2:.6g}) or a kink"
     err = abs(an - r2)
-    if err > 1e-6 * mag + 10 * noise + floor:
+    if err > 1e-6 * mag + 10 * noise + floor + rounding:
         return "wrong", (f"d/d{name}: directional derivative {r2:.10g} by central differences, "
                          f"{an:.10g} from the gradient (rel. err {err / mag:.1e})")
     return "ok", ""

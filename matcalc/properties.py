@@ -115,12 +115,13 @@ def _near_identity(b: Matrix, held: frozenset[str]) -> Matrix:
 
 
 def _small_integer(b: Matrix, held: frozenset[str]) -> Matrix:
-    """Each entry mapped to an integer in 2..4 (from its magnitude, so the draw stays random), in
-    b's number type (Fraction stays Fraction)."""
+    """Each entry mapped to an integer in 3..5 (from its magnitude, so the draw stays random), in
+    b's number type (Fraction stays Fraction). Not 1 or 2: the k of X^k at 2 makes the gradient
+    of tr(X^(k-1)) symmetric, so a transposed claim would pass."""
     out = b.copy()
     for idx in np.ndindex(b.shape):
         x = b[idx]
-        out[idx] = (2 + int(abs(x) * 8) % 3) * (x * 0 + 1)
+        out[idx] = (3 + int(abs(x) * 8) % 3) * (x * 0 + 1)
     return out
 
 

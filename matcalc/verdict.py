@@ -34,13 +34,14 @@ from .claims import (
     Verdict,
     close,
     frames,
+    merged_decls,
     names_of,
     rounded,
     values,
     where_of,
 )
 from .differentiate import Differentiator
-from .errors import CheckError, MatcalcError, ParseError, ShapeError
+from .errors import CheckError, DomainError, MatcalcError, ParseError, ShapeError
 from .expr import Expr, Op, Sym, walk
 from .latex_in import looks_like_latex
 from .parser import Decl
@@ -115,11 +116,21 @@ def _verified(r: Result, wrt: str, c: Expr) -> bool:
     return True
 
 
+SMALL = 1e-4  # a true gradient is compared where some entry is at least this (`close` has an absolute floor)
+
+
 def _values(f: Expr, exprs: list[Expr], seed: int, truth: Expr | None = None) -> tuple[list[np.ndarray], dict, dict]:
-    """Values at a random point (where the loss and the true gradient `truth` are defined); each
-    seed uses other sizes, so that a factor 1/m shows as such."""
-    dims = {k: v + seed for k, v in assign_sizes([f, *exprs]).items()}
-    point = _np(find_point(f, {"truth": truth} if truth is not None else {}, dims, seed, tuple(exprs)))
+    """Values at a random point (where the loss and the true gradient `truth` are defined, and
+    `truth` not so small that every claim is close to it); each seed uses other sizes, so that
+    a factor 1/m shows as such."""
+    base = assign_sizes([f, *exprs])
+    dims = {k: v + seed for k, v in base.items()}
+    grads = {"truth": truth} if truth is not None else {}
+    try:
+        point = _np(find_point(f, grads, dims, seed, tuple(exprs), SMALL))
+    except DomainError:  # undefined at the larger sizes (A*A' with A: D x 2 is singular for D > 2)
+        dims = dict(base)
+        point = _np(find_point(f, grads, dims, seed, tuple(exprs), SMALL))
     for s in {n for n in walk([f, *exprs]) if isinstance(n, Sym) and "dimension" in n.props}:
         point[s.name] = np.array([[float(dims[s.name])]])
     return values(exprs, point, dims), point, dims
@@ -162,7 +173,7 @@ def _entries(f: Expr, c: Expr, g: Expr) -> list[dict]:
     another entry of the gradient (misplaced), at every point tried."""
     if not (isinstance(c, Op) and c.op == "literal"):
         return []
-    runs = [_values(f, [c, g], seed)[0] for seed in SEEDS]
+    runs = [_values(f, [c, g], seed, g)[0] for seed in SEEDS]
     rows, cols = runs[0][0].shape
     out = []
     for i in range(rows):
@@ -185,7 +196,7 @@ def _factor(f: Expr, c: Expr, g: Expr) -> str | None:
     """A constant k with c = k*g at every point (named as a fraction or 1/m for a dimension m)."""
     ks = []
     for seed in SEEDS:
-        (vc, vg), _, dims = _values(f, [c, g], seed)
+        (vc, vg), _, dims = _values(f, [c, g], seed, g)
         denom = float(np.sum(vg * vg))
         if denom < 1e-300:
             return None
@@ -231,7 +242,7 @@ def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
         for prop in properties.suggestions(s.shape):
             if prop in s.props:
                 continue
-            extra = {**_decls_of(r), **_decls(let)}
+            extra = merged_decls(_decls_of(r), _decls(let))
             extra[name] = Decl(name, s.shape, s.props | {prop})
             try:  # a diagnosis, not a verdict: the engine's gradient unchecked is enough
                 r2 = grad(expr, [wrt], extra, check=False)
@@ -246,7 +257,7 @@ def _properties(r: Result, wrt: str, c: Expr, expr: str, let) -> list[dict]:
 
 
 def _counterexample(f: Expr, c: Expr, g: Expr) -> dict:
-    (vc, vg), point, dims = _values(f, [c, g], SEEDS[0])
+    (vc, vg), point, dims = _values(f, [c, g], SEEDS[0], g)
     diff = np.abs(vc - vg)
     diff[~np.isfinite(diff)] = np.inf
     worst = np.dstack(np.unravel_index(np.argsort(-diff, axis=None), diff.shape))[0][:4]

@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 from sympy.core.cache import clear_cache  # noqa: E402
 
 import matcalc  # noqa: E402
-from matcalc.share import dag_size  # noqa: E402
+from matcalc.present.share import dag_size  # noqa: E402
 
 TARGET_CASE_MS = 5.0  # median derivation per catalogue case
 TARGET_MLP64_S = 1.0  # MLP with L=64
@@ -305,7 +305,7 @@ def _peak_memory_child(L: int, activation: str, shapes: str) -> None:
     is exact but slows the derivation about 20-fold, hence a child process and no timing here.)"""
     import tracemalloc
 
-    from matcalc import limits
+    from matcalc.core import limits
     limits.MAX_INPUT_CHARS = limits.MAX_STATEMENTS = 10 ** 9  # L=512 is longer than a program may be
     matcalc.grad("tr(A*X*B)", wrt="X", check=False)  # grammar and rule tables are not the program's
     text, wrt, let = program(L, activation, shapes)

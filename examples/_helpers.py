@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcalc import Result
-from matcalc.evaluate import numeric
+from matcalc.verify.evaluate import numeric
 
 
 def banner(title: str) -> None:

@@ -10,7 +10,7 @@ The note's results:
 
 The program is `z1 = W1*x + b1; a1 = sigmoid(z1); ...; J = 0.5*norm2(aL - y)^2 + lam/2*(...)`;
 matcalc names dJ/dz_l `delta<l>`. The script reads the recursion off the printed texts, then
-evaluates every delta_l at a random point (matcalc.evaluate.numeric) and checks the recursion
+evaluates every delta_l at a random point (matcalc.verify.evaluate.numeric) and checks the recursion
 with an independent NumPy sigmoid.
 
 Run: python examples/deep_network.py [--sympy]   (the SymPy entry check takes about 30 s

@@ -8,7 +8,7 @@ y_hat = w1*x^2 + w2*x + b. Its worked numbers:
     x = 1, w = 1, b = 2, y = 2:           loss = 1,  dloss/dw = 2,  dloss/db = 2
     x = 2, w1 = 2, w2 = 2, b = 1, y = 9:  loss = 16, dloss/dw1 = 32, dloss/dw2 = 16, dloss/db = 8
 
-Every number below comes from evaluating matcalc's derived expressions (matcalc.evaluate.numeric).
+Every number below comes from evaluating matcalc's derived expressions (matcalc.verify.evaluate.numeric).
 Then the note's PyTorch loop (fit w in y = 2x on x = (1, 2, 3), learning rate 0.01, 100 epochs)
 is redone with the derived gradient of loss = norm2(x*w - y)^2 (x, y: vectors of 3, w: scalar),
 by full-batch gradient descent: w -> 2.

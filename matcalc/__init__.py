@@ -9,11 +9,11 @@ from typing import Callable
 from .api import Gradient, Result, grad, parse
 from .api import load as load  # re-exported (matcalc.load), not in __all__
 from .errors import CheckError, DomainError, LimitError, MatcalcError, ParseError, ShapeError, UnsupportedError
-from .parser import parse_decls as parse_decls  # re-exported, not in __all__
-from .symbols import Matrix, Scalar, Term, Vector, eye, ones
-from .symbols import front_end_names as _front_end_names
-from .symbols import function as _function
-from .verdict import Verdict, check
+from .syntax.parser import parse_decls as parse_decls  # re-exported, not in __all__
+from .syntax.symbols import Matrix, Scalar, Term, Vector, eye, ones
+from .syntax.symbols import front_end_names as _front_end_names
+from .syntax.symbols import function as _function
+from .verdicts.verdict import Verdict, check
 
 __all__ = ["grad", "check", "Verdict", "parse", "Result", "Gradient", "MatcalcError", "ParseError", "ShapeError",
            "UnsupportedError", "DomainError", "CheckError", "LimitError", "Matrix", "Vector", "Scalar", "Term",

@@ -1,9 +1,9 @@
 """`grad`: text (or a tree) in, verified closed-form gradients out, as an immutable `Result`.
 
 The entry points of the package's Python API live here; the result (`matcalc.result`) and its
-output forms (`matcalc.present`) live apart. Planned, not yet provided: `jacobian` and `hessian`
+output forms (`matcalc.present.formats`) live apart. Planned, not yet provided: `jacobian` and `hessian`
 (from the tagged differentials and the seeded adjoint: vector-Jacobian and Hessian-vector
-products are already in `matcalc.adjoint`), `to_code` (NumPy, PyTorch, JAX from the registry's
+products are already in `matcalc.calculus.adjoint`), `to_code` (NumPy, PyTorch, JAX from the registry's
 code templates) and `to_sympy` (SymPy matrix expressions).
 """
 from __future__ import annotations
@@ -15,24 +15,24 @@ from functools import partial
 from itertools import count
 from typing import Callable
 
-from . import algebra as al
-from . import limits, properties
-from .adjoint import gradients
-from .check import CheckReport, verify
-from .derivation import check_blocks, check_lines, derivation, program_blocks
-from .differentiate import Differentiator
-from .engine import Run, run
+from .calculus.adjoint import gradients
+from .calculus.differentiate import Differentiator
+from .calculus.engine import Run, run
+from .calculus.simplify import Simplifier
+from .calculus.steps import Log
+from .core import algebra as al
+from .core import limits, properties
+from .core.expr import Expr, Num, Op, Sym, walk
+from .core.registry import OPS, fmt_shape
 from .errors import MatcalcError, ShapeError
-from .expr import Expr, Num, Op, Sym, walk
-from .parser import Decl, parse_decls, parse_syn, snippet
-from .present import Derivation
-from .printing import to_latex, to_text
-from .registry import OPS, fmt_shape
+from .present.derivation import check_blocks, check_lines, derivation, program_blocks
+from .present.formats import Derivation
+from .present.share import common_subexpressions
 from .result import Gradient, Result
-from .share import common_subexpressions
-from .simplify import Simplifier
-from .steps import Log
-from .typer import DIM_NAMES, default_shape, to_expr, to_program
+from .syntax.parser import Decl, parse_decls, parse_syn, snippet
+from .syntax.printing import to_latex, to_text
+from .syntax.typer import DIM_NAMES, default_shape, to_expr, to_program
+from .verify.check import CheckReport, verify
 
 __all__ = ["grad", "parse", "load", "Program", "Result", "Gradient", "LAYOUTS", "wrt_names", "delta_name"]
 

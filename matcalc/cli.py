@@ -11,12 +11,13 @@ import os
 import sys
 from typing import NoReturn
 
-from . import limits, present
 from .api import LAYOUTS, Result, grad
+from .core import limits
 from .errors import MatcalcError
-from .labels import LANGS
-from .notes import fill
-from .verdict import Verdict, as_json, check, check_chain, check_differential, check_file, table
+from .present import formats as present
+from .present.labels import LANGS
+from .present.notes import fill
+from .verdicts.verdict import Verdict, as_json, check, check_chain, check_differential, check_file, table
 
 
 class _UsageError(Exception):
@@ -219,7 +220,7 @@ def _silence_stdout() -> None:
 
 
 def _render(r: Result, args: argparse.Namespace) -> str:
-    """The result in the output form asked for (`matcalc.present`: one formatter per form)."""
+    """The result in the output form asked for (`matcalc.present.formats`: one formatter per form)."""
     return present.render(r, args.format, args.steps, args.lang, args.cite, args.transpose)
 
 

@@ -47,5 +47,5 @@ class CheckError(MatcalcError):
 
 
 class LimitError(MatcalcError):
-    """The input exceeds one of the documented input limits (`matcalc.limits`): too long, too
+    """The input exceeds one of the documented input limits (`matcalc.core.limits`): too long, too
     deeply nested, a number or exponent too large, too many statements, a dimension out of range."""

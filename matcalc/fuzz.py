@@ -50,16 +50,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import cli, properties
+from . import cli
 from .api import grad
+from .core import properties
+from .core.expr import PROPERTIES, Expr, Eye, Op, Sym, walk
+from .core.registry import OPS, SCALAR, dim_size
 from .errors import CheckError, DomainError, MatcalcError, UnsupportedError
-from .evaluate import numeric
-from .expr import PROPERTIES, Expr, Eye, Op, Sym, walk
-from .latex_in import latex_to_text
-from .parser import Decl, parse_decls, parse_syn
-from .printing import to_text
-from .registry import OPS, SCALAR, dim_size
-from .typer import default_shape, to_expr
+from .syntax.latex_in import latex_to_text
+from .syntax.parser import Decl, parse_decls, parse_syn
+from .syntax.printing import to_text
+from .syntax.typer import default_shape, to_expr
+from .verify.evaluate import numeric
 
 CLASSES = ("hang", "crash", "wrong", "contract", "nopoint", "unsupported", "inconclusive", "ok")
 FAILING = ("hang", "crash", "wrong")
@@ -1029,7 +1030,7 @@ def oracle_latex(case: Case, r, model: Model) -> list[Finding]:
 
 def oracle_simplify(case: Case, r, model: Model) -> list[Finding]:
     """Simplifying a result again changes nothing."""
-    from .simplify import Simplifier
+    from .calculus.simplify import Simplifier
     wrt = {n for n in case.wrt if n not in model.step_syms}
     deps = {n: e for n, e in model.steps if n is not None}
     for n in case.wrt:
@@ -1128,7 +1129,7 @@ def oracle_verified(case: Case, fd: dict[str, str], seed: int) -> list[Finding]:
 
 def oracle_verdict(case: Case, r, model: Model, fd: dict[str, str]) -> list[Finding]:
     """`check` says correct for the (fd-confirmed) gradient, wrong for 2G, -G and G'."""
-    from .verdict import check
+    from .verdicts.verdict import check
     out = []
     for n in [n for n in case.wrt if fd.get(n) == "ok"][:1]:
         g = r[n].expr

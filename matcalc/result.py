@@ -1,7 +1,7 @@
 """What `grad` returns: immutable results. A `Result` holds the gradients (each a `Gradient`), their
 shared sub-expressions, the check's report and the notes; its step-by-step derivation is built on
 first use and kept in a private cache, so reading it changes nothing a caller can see. Every
-output form is written by `matcalc.present`, one formatter per form."""
+output form is written by `matcalc.present.formats`, one formatter per form."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable
 
-from . import limits, present
-from .check import CheckReport
-from .derivation import Line
+from .calculus.steps import Log
+from .core import limits
+from .core.expr import Expr, Sym
 from .errors import MatcalcError
-from .expr import Expr, Sym
-from .labels import LANGS
-from .steps import Log
+from .present import formats as present
+from .present.derivation import Line
+from .present.labels import LANGS
+from .verify.check import CheckReport
 
 
 @dataclass(frozen=True)

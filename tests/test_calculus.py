@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc import algebra as al
-from matcalc.adjoint import gradients
-from matcalc.differentiate import Differentiator
-from matcalc.evaluate import numeric
-from matcalc.expr import Dif, Sym
-from matcalc.simplify import Simplifier
+from matcalc.calculus.adjoint import gradients
+from matcalc.calculus.differentiate import Differentiator
+from matcalc.calculus.simplify import Simplifier
+from matcalc.core import algebra as al
+from matcalc.core.expr import Dif, Sym
+from matcalc.verify.evaluate import numeric
 
 
 def test_the_differential_of_a_differential_is_zero() -> None:
@@ -51,4 +51,4 @@ def test_second_differential_gives_the_hessian_times_a_direction() -> None:
 
 def test_tagged_differentials_print_apart() -> None:
     x = Sym("x", ("n", 1))
-    assert matcalc.printing.to_text(al.add(Dif(x), Dif(x, 1))) in ("dx + d1x", "d1x + dx")
+    assert matcalc.syntax.printing.to_text(al.add(Dif(x), Dif(x, 1))) in ("dx + d1x", "d1x + dx")

@@ -10,11 +10,11 @@ from fractions import Fraction
 import pytest
 
 import matcalc
-from matcalc import algebra as al
-from matcalc.check import verify
+from matcalc.core import algebra as al
+from matcalc.core.expr import Sym, walk
 from matcalc.errors import CheckError
-from matcalc.exact import Evaluator, Rationals
-from matcalc.expr import Sym, walk
+from matcalc.verify.check import verify
+from matcalc.verify.exact import Evaluator, Rationals
 
 TALL_WIDE = ["log(det(X'*X))", "det(X'*A*X)", "tr(inv(X'*C*X)*A)"]
 
@@ -124,7 +124,7 @@ def test_exact_forward_mode_matches_textbook_derivatives() -> None:
 
 
 def _op(name, *args):
-    from matcalc.expr import Op
+    from matcalc.core.expr import Op
     return Op(name, args)
 
 
@@ -158,9 +158,9 @@ def test_l_layer_program_is_checked_with_sympy() -> None:
 
 
 def test_operator_without_exact_rule_falls_back_to_sympy(monkeypatch) -> None:
-    """An operator matcalc.exact has no rule for is checked by SymPy's symbolic derivative, which
+    """An operator matcalc.verify.exact has no rule for is checked by SymPy's symbolic derivative, which
     still catches a wrong gradient."""
-    import matcalc.exact as ex
+    import matcalc.verify.exact as ex
     monkeypatch.delitem(ex._VALUE, "tr")
     r, syms, grads = _parts("tr(inv(X)*A)", ["X"], "X: 3 x 3; A: 3 x 3")
     assert r.check.sympy_exact and r.check.sympy_entries == 9

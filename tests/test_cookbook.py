@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.check import _np, assign_sizes, find_point
-from matcalc.evaluate import numeric
-from matcalc.printing import to_text
+from matcalc.syntax.printing import to_text
+from matcalc.verify.check import _np, assign_sizes, find_point
+from matcalc.verify.evaluate import numeric
 
 
 class Case(NamedTuple):

@@ -14,10 +14,10 @@ import pytest
 from katex import extract_math, render
 
 import matcalc
+from matcalc.calculus.engine import run
 from matcalc.cli import main
-from matcalc.derivation import check_lines, derivation
-from matcalc.engine import run
-from matcalc.notes import BEGIN, END, fill
+from matcalc.present.derivation import check_lines, derivation
+from matcalc.present.notes import BEGIN, END, fill
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {

@@ -119,11 +119,11 @@ def test_verified_and_verdict_oracles_can_fail(monkeypatch):
     calls every claim correct."""
     import types
 
-    import matcalc.verdict
+    import matcalc.verdicts.verdict
     case, r, model = _tampered("fd")
     assert [f.oracle for f in fuzz.oracle_verified(case, {"x": "wrong"}, 0)] == ["VERIFIED-WRONG"]
     always = types.SimpleNamespace(correct=True, verdict="correct")
-    monkeypatch.setattr(matcalc.verdict, "check", lambda *a, **k: always)
+    monkeypatch.setattr(matcalc.verdicts.verdict, "check", lambda *a, **k: always)
     case, r, model = _tampered("roundtrip")  # the true gradient in expr
     assert any(f.oracle == "verdict" for f in fuzz.oracle_verdict(case, r, model, {"x": "ok"}))
 

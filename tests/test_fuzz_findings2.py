@@ -10,12 +10,12 @@ import pytest
 
 import matcalc
 from matcalc import fuzz
+from matcalc.core.expr import Num, Op
 from matcalc.errors import CheckError, DomainError
-from matcalc.exact import Evaluator, Rationals
-from matcalc.expr import Num, Op
-from matcalc.parser import parse_decls
+from matcalc.syntax.parser import parse_decls
+from matcalc.verify.exact import Evaluator, Rationals
 
-check_mod = importlib.import_module("matcalc.check")  # `matcalc.check` is the verdict function
+check_mod = importlib.import_module("matcalc.verify.check")  # `matcalc.check` is the verdict function
 
 
 def _times(c: int | Fraction, e: Op) -> Op:

@@ -36,8 +36,8 @@ from test_networks import BATCH, BATCH_LET, TWO_LAYER
 
 import matcalc
 from matcalc.cli import main as cli_main
+from matcalc.core.registry import FUNCTION_NAMES
 from matcalc.errors import MatcalcError
-from matcalc.registry import FUNCTION_NAMES
 
 pytestmark = pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
 

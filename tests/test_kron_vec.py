@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import matcalc
+from matcalc.calculus.rewrite import first_match, instantiate, load_table, predicates
+from matcalc.core.registry import DimProd, dim_mul, dim_names, dim_size, fmt_shape
 from matcalc.errors import MatcalcError, ParseError, ShapeError, UnsupportedError
-from matcalc.evaluate import numeric
-from matcalc.latex_in import latex_to_text
-from matcalc.parser import parse_decls, parse_syn
-from matcalc.printing import to_latex, to_text
-from matcalc.registry import DimProd, dim_mul, dim_names, dim_size, fmt_shape
-from matcalc.rewrite import first_match, instantiate, load_table, predicates
-from matcalc.typer import to_expr
+from matcalc.syntax.latex_in import latex_to_text
+from matcalc.syntax.parser import parse_decls, parse_syn
+from matcalc.syntax.printing import to_latex, to_text
+from matcalc.syntax.typer import to_expr
+from matcalc.verify.evaluate import numeric
 
 # ---- dimension expressions -----------------------------------------------------------------------
 
@@ -259,5 +259,5 @@ def test_ones_of_product_dimension_in_rules_syntax() -> None:
 
 
 def _symbols(e) -> list:
-    from matcalc.expr import Sym, walk
+    from matcalc.core.expr import Sym, walk
     return [n for n in walk([e]) if isinstance(n, Sym)]

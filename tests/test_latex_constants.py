@@ -10,8 +10,8 @@ import pytest
 
 import matcalc
 from matcalc import fuzz
-from matcalc.latex_in import latex_to_text
-from matcalc.printing import to_latex
+from matcalc.syntax.latex_in import latex_to_text
+from matcalc.syntax.printing import to_latex
 
 FINDINGS = [  # (program, wrt, let): fuzz findings whose LaTeX had a constant of unknown size
     ("softplus(sum(softmax(r).^0.5))", ["r"], "r: 1 x p"),

@@ -11,8 +11,7 @@ import pytest
 
 import matcalc
 from matcalc import MatcalcError, ParseError, cli
-from matcalc.errors import LimitError
-from matcalc.limits import (
+from matcalc.core.limits import (
     MAX_DEPTH,
     MAX_DIM,
     MAX_EXPONENT,
@@ -22,6 +21,7 @@ from matcalc.limits import (
     check_tree,
     recursion_room,
 )
+from matcalc.errors import LimitError
 
 
 def grad(text, wrt, let=""):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc import properties
-from matcalc.latex_in import latex_to_text
-from matcalc.printing import to_latex, to_text
+from matcalc.core import properties
+from matcalc.syntax.latex_in import latex_to_text
+from matcalc.syntax.printing import to_latex, to_text
 
 LET = "k: scalar integer"
 
@@ -91,7 +91,7 @@ def test_general_differential_is_unsupported_not_zero():
 
 
 def test_evaluators_and_samples():
-    from matcalc.evaluate import numeric
+    from matcalc.verify.evaluate import numeric
     e = matcalc.parse("X^k", LET + "; X: 2 x 2")
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
     assert np.allclose(numeric([e], {"X": x, "k": np.array([[3.0]])}, {})[0], x @ x @ x)

@@ -2,10 +2,10 @@
 import pytest
 
 import matcalc
-from matcalc.check import _np, assign_sizes, find_point
 from matcalc.cli import main
-from matcalc.evaluate import numeric
-from matcalc.share import dag_size
+from matcalc.present.share import dag_size
+from matcalc.verify.check import _np, assign_sizes, find_point
+from matcalc.verify.evaluate import numeric
 
 
 @pytest.mark.parametrize("loss,wrt,let,expected", [

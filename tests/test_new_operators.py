@@ -8,9 +8,9 @@ import pytest
 import sympy
 
 import matcalc
-from matcalc.latex_in import latex_to_text
-from matcalc.printing import to_latex, to_text
-from matcalc.registry import OPS
+from matcalc.core.registry import OPS
+from matcalc.syntax.latex_in import latex_to_text
+from matcalc.syntax.printing import to_latex, to_text
 
 
 def verified(r) -> bool:
@@ -40,7 +40,7 @@ def test_mean_gradient_is_verified(loss: str, wrt: str, let: str, want: str) -> 
 def test_mean_gradient_matches_numbers() -> None:
     """d/dX mean(X) is 1/(rows*cols) in every entry, the dimension names used as numbers."""
     g = matcalc.grad("mean(X)", "X", "X: n x m")["X"]
-    from matcalc.evaluate import numeric
+    from matcalc.verify.evaluate import numeric
     value = numeric([g.expr], {"X": np.zeros((3, 5))}, {"n": 3, "m": 5})[0]
     np.testing.assert_allclose(value, np.full((3, 5), 1 / 15))
 
@@ -110,7 +110,7 @@ def test_determinant_differential_at_a_singular_matrix_numerically() -> None:
     """d det(X) = tr(adj(X)*dX) at singular X (Matrix Cookbook (46) in adjugate form): central
     differences of det along random directions against sum(adj(X)' .* V), for X of rank n - 1
     and for the outer product x*y' the engine derives (whose det is 0 everywhere)."""
-    from matcalc.evaluate import numeric
+    from matcalc.verify.evaluate import numeric
     rng = np.random.default_rng(3)
     adj_t = matcalc.parse("adj(X)'", "X: n x n")
     for n in (2, 3, 4):
@@ -184,7 +184,7 @@ def test_broadcast_gradients_are_verified(loss: str, wrt: list, let: str) -> Non
 
 def test_gradient_of_the_broadcast_scalar_is_the_sum() -> None:
     """d/dc norm2(x - c)^2 = -2*sum(x - c), checked at numbers."""
-    from matcalc.evaluate import numeric
+    from matcalc.verify.evaluate import numeric
     g = matcalc.grad("norm2(x - c)^2", ["c"], "x: n")["c"]
     x, c = np.array([[1.0], [2.0], [4.0]]), np.array([[0.5]])
     assert numeric([g.expr], {"x": x, "c": c}, {"n": 3})[0][0, 0] == pytest.approx(-2 * float(np.sum(x - c)))

@@ -3,8 +3,8 @@ a result printed differently from the same tree read back."""
 from __future__ import annotations
 
 import matcalc
-from matcalc import algebra as al
-from matcalc.expr import Num, Op, Sym, walk
+from matcalc.core import algebra as al
+from matcalc.core.expr import Num, Op, Sym, walk
 
 
 def _nested(e, op: str) -> bool:

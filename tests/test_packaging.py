@@ -124,7 +124,7 @@ def test_wheel_contents(installed):
     want = {f"matcalc/{p.name}" for p in (src / "matcalc").glob("*.py")}
     want |= {f"matcalc/rules/{p.name}" for p in (src / "rules").glob("*.py")}
     want |= {f"matcalc/rules/{p.name}" for p in (src / "rules").glob("*.rules")}
-    want |= {"matcalc/grammar.lark", "matcalc/py.typed"}
+    want |= {"matcalc/syntax/grammar.lark", "matcalc/py.typed"}
     missing = sorted(want - names)
     assert not missing, f"the wheel lacks {missing}"
     stray = sorted(n for n in names if n.startswith(("rules/", "tests/", "benchmarks/", "examples/")))
@@ -146,7 +146,7 @@ def test_metadata_and_dependencies(installed):
 
 def test_installed_package_has_rule_tables(installed):
     pkg = installed.site / "matcalc"
-    assert (pkg / "grammar.lark").is_file()
+    assert (pkg / "syntax" / "grammar.lark").is_file()
     rules = sorted(p.name for p in (pkg / "rules").glob("*.rules"))
     assert rules, f"no *.rules in {pkg / 'rules'}"
     src_rules = sorted(p.name for p in (installed.src / "rules").glob("*.rules"))

@@ -3,7 +3,7 @@ import pytest
 
 import matcalc
 from matcalc import ParseError, ShapeError, UnsupportedError
-from matcalc.printing import to_text
+from matcalc.syntax.printing import to_text
 
 ROUND_TRIP = [
     ("x'*A*x", ""), ("tr(A*X*B)", ""), ("log(det(X))", ""), ("a'*inv(X)*b", "a, b: n"),
@@ -43,7 +43,7 @@ def test_declared_shapes_are_used() -> None:
 
 
 def _symbols(e):
-    from matcalc.expr import Sym, walk
+    from matcalc.core.expr import Sym, walk
     return [n for n in walk([e]) if isinstance(n, Sym)]
 
 

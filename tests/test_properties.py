@@ -1,4 +1,4 @@
-"""The property table (`matcalc/properties.py`), tested row by row: every test is generated from
+"""The property table (`matcalc/core/properties.py`), tested row by row: every test is generated from
 the table, so a new property is tested by adding its row.
 
 For each property: exact and float samples have it (and what it implies), directions are
@@ -15,10 +15,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from matcalc import properties as P
-from matcalc.expr import Sym
-from matcalc.parser import parse_decls
-from matcalc.rewrite import predicates
+from matcalc.calculus.rewrite import predicates
+from matcalc.core import properties as P
+from matcalc.core.expr import Sym
+from matcalc.syntax.parser import parse_decls
 
 NAMES = list(P.PROPERTIES)
 SEEDS = range(6)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import sympy
 
+from matcalc.calculus.rewrite import load_table, parse_rule
+from matcalc.core.registry import FUNCTION_NAMES, OPS, OpInfo
 from matcalc.errors import ShapeError
-from matcalc.registry import FUNCTION_NAMES, OPS, OpInfo
-from matcalc.rewrite import load_table, parse_rule
 
 TABLES = ("differentials", "adjoints", "simplify")
 # Operators that can occur around dX in a differential, besides those flagged `linear`.
@@ -178,8 +178,8 @@ def test_claim_only_rows_evaluate_alike_and_print_back() -> None:
     import sympy
 
     import matcalc
-    from matcalc.evaluate import numeric, symbolic
-    from matcalc.printing import to_latex, to_text
+    from matcalc.syntax.printing import to_latex, to_text
+    from matcalc.verify.evaluate import numeric, symbolic
     let = "u: 2; x: 3; W: 2 x 3"
     e = matcalc.parse("[u(1)*x(2), W(2,3); x(1)^2, 1/u(2)]", let)
     assert e.shape == (2, 2) and matcalc.parse(to_text(e), let) == e
@@ -201,8 +201,8 @@ SAMPLE_NAMES = ("A", "B", "C")  # C: the third argument of rearrange
 def sample_expr(row: OpInfo):
     """(a tree with `row` at its root, the declarations of its symbols, the root's arguments):
     the first argument shapes its shape rule accepts, 1 x 1 arguments the number 2."""
-    from matcalc import algebra as al
-    from matcalc.expr import Num, Sym
+    from matcalc.core import algebra as al
+    from matcalc.core.expr import Num, Sym
     for shapes in (UNARY_SHAPES if row.arity == 1 else NARY_SHAPES):
         try:
             row.shape(shapes)
@@ -225,10 +225,10 @@ def missing_parts(row: OpInfo) -> list[str]:
     it can hold dX, NumPy and SymPy evaluators, text and LaTeX forms that read back, a Python
     front-end function (call operators), English and Chinese labels on each of its rule lines."""
     import matcalc
-    from matcalc.labels import RULES
-    from matcalc.latex_in import latex_to_text
-    from matcalc.printing import to_latex, to_text
-    from matcalc.symbols import Term, front_end_names
+    from matcalc.present.labels import RULES
+    from matcalc.syntax.latex_in import latex_to_text
+    from matcalc.syntax.printing import to_latex, to_text
+    from matcalc.syntax.symbols import Term, front_end_names
     out = []
     if not any(r.name.startswith("d") for r in rule_lines(row.name) if r in load_table("differentials")) \
             and not row.no_differential:  # an operator without a general rule says why (matpow)
@@ -268,7 +268,7 @@ def test_calculus_row_is_whole(row: OpInfo) -> None:
 def added_ops():
     """`add(row, rules)` registers a throwaway operator; afterwards the registry, the function
     names and the rule tables are exactly as before."""
-    from matcalc import registry
+    from matcalc.core import registry
     before = (dict(OPS), set(FUNCTION_NAMES), {t: load_table(t) for t in TABLES})
     added: list[str] = []
 
@@ -298,7 +298,7 @@ CUBE_RULES = {"differentials": ["d-cube : d(cube(A)) => 3*A.^2 .* dA        # la
 def test_throwaway_operator_from_one_row_and_its_rule_lines(added_ops) -> None:
     """One row and one rule line: derived, printed (text and LaTeX read back), checked, explained."""
     import matcalc
-    from matcalc.latex_in import latex_to_text
+    from matcalc.syntax.latex_in import latex_to_text
     added_ops(cube_row(), CUBE_RULES)
     assert missing_parts(OPS["cube"]) == []
     r = matcalc.grad("sum(cube(x))", "x")
@@ -330,7 +330,7 @@ def test_completeness_fails_on_a_missing_part(added_ops, changes: dict, rules: d
 def test_square_argument_constraint_comes_from_the_row(added_ops) -> None:
     """A square-argument operator needs no list in the typer: its row's `arg_shape` is enough."""
     import matcalc
-    from matcalc.registry import SCALAR
+    from matcalc.core.registry import SCALAR
     added_ops(OpInfo("trsq", 1, lambda shapes: SCALAR, lambda a: np.array([[np.trace(a @ a)]]),
                      lambda a: sympy.Matrix([[(a * a).trace()]]), r"\operatorname{{trsq}}\left({0}\right)",
                      parse_name="trsq", arg_shape="square"),

@@ -23,16 +23,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from matcalc import algebra as al
-from matcalc import properties
-from matcalc.adjoint import targets
-from matcalc.errors import MatcalcError
-from matcalc.evaluate import numeric
-from matcalc.expr import PROPERTIES, Dif, Expr, Op, Sym, walk
-from matcalc.parser import Syn, parse_decls, parse_syn
-from matcalc.printing import to_text
-from matcalc.registry import dim_names, dim_size
-from matcalc.rewrite import (
+from matcalc.calculus.adjoint import targets
+from matcalc.calculus.rewrite import (
     PYTHON_RULES,
     Rule,
     first_match,
@@ -42,7 +34,15 @@ from matcalc.rewrite import (
     parse_rule,
     predicates,
 )
-from matcalc.typer import CONSTRUCTORS, to_expr
+from matcalc.core import algebra as al
+from matcalc.core import properties
+from matcalc.core.expr import PROPERTIES, Dif, Expr, Op, Sym, walk
+from matcalc.core.registry import dim_names, dim_size
+from matcalc.errors import MatcalcError
+from matcalc.syntax.parser import Syn, parse_decls, parse_syn
+from matcalc.syntax.printing import to_text
+from matcalc.syntax.typer import CONSTRUCTORS, to_expr
+from matcalc.verify.evaluate import numeric
 
 SEEDS = (0, 1, 2)
 EXPONENTS = (Fraction(3), Fraction(1, 2), Fraction(-1))  # for `number(p)`: one per seed

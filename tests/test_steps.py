@@ -7,7 +7,7 @@ import pytest
 
 import matcalc
 from matcalc.api import load, parse
-from matcalc.evaluate import numeric
+from matcalc.verify.evaluate import numeric
 
 
 def evaluate_numpy(e, env: dict, dims: dict) -> np.ndarray:

@@ -81,7 +81,7 @@ def test_cli_exit_codes_and_json(capsys) -> None:
     ("x'*A*x", "df = 2*x'*A*dx", "", "wrong", None),
 ])
 def test_claimed_differentials(loss, claim, let, verdict, kind) -> None:
-    v = matcalc.verdict.check_differential(loss, claim, let)
+    v = matcalc.verdicts.verdict.check_differential(loss, claim, let)
     assert v.verdict == verdict
     if kind:
         assert v.diagnoses[0]["kind"] == kind
@@ -136,14 +136,14 @@ def test_latex_claims_that_cannot_be_read_say_why(claim, fragment) -> None:
 
 
 def test_chain_reports_the_first_line_that_does_not_follow() -> None:
-    v = matcalc.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A*dx", "= 2*x'*A*dx"])
+    v = matcalc.verdicts.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A*dx", "= 2*x'*A*dx"])
     assert not v.correct and v.diagnoses[0]["kind"] == "chain"
     assert "line 2 (x'*A*dx + x'*A*dx) does not follow from line 1" in v.diagnoses[0]["detail"]
     assert v.counterexample["before"] != v.counterexample["after"]
-    ok = matcalc.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A'*dx",
+    ok = matcalc.verdicts.verdict.check_chain("x'*A*x", ["df = x'*A*dx + dx'*A*x", "= x'*A*dx + x'*A'*dx",
                                                "= x'*(A + A')*dx"])
     assert ok.correct
-    first = matcalc.verdict.check_chain("x'*A*x", ["df = 2*x'*A*dx", "= x'*(A + A')*dx"])
+    first = matcalc.verdicts.verdict.check_chain("x'*A*x", ["df = 2*x'*A*dx", "= x'*(A + A')*dx"])
     assert "line 1 (df = 2*x'*A*dx) is not the differential of the loss" in first.diagnoses[0]["detail"]
     assert first.diagnoses[0]["line"] == 1
 
@@ -154,11 +154,11 @@ def test_chain_read_from_a_latex_align_block() -> None:
      &= \operatorname{tr}\left(B A \mathrm{d}X\right) && \text{cyclic} \\
      &= \operatorname{tr}\left((A^T B^T)^T \mathrm{d}X\right)
     \end{align*}"""
-    lines = matcalc.verdict.chain_lines(block)
+    lines = matcalc.verdicts.verdict.chain_lines(block)
     assert len(lines) == 3
-    assert matcalc.verdict.check_chain("tr(A*X*B)", lines).correct
+    assert matcalc.verdicts.verdict.check_chain("tr(A*X*B)", lines).correct
     wrong = block.replace(r"B A \mathrm{d}X", r"A B \mathrm{d}X")
-    assert not matcalc.verdict.check_chain("tr(A*X*B)", matcalc.verdict.chain_lines(wrong)).correct
+    assert not matcalc.verdicts.verdict.check_chain("tr(A*X*B)", matcalc.verdicts.verdict.chain_lines(wrong)).correct
 
 
 def test_batch_file(tmp_path, capsys) -> None:
@@ -241,7 +241,7 @@ def test_verdict_is_true_only_when_correct() -> None:
     ("df = tr(A*d(X*B)) + tr(dA*X*B)", "correct"), ("d(tr(A*X*B))", "correct"), ("df = -tr(A*d(X)*B)", "wrong"),
 ])
 def test_differentials_are_read_as_d_of_an_expression(claim, verdict) -> None:
-    v = matcalc.verdict.check_differential("tr(A*X*B)", claim)
+    v = matcalc.verdicts.verdict.check_differential("tr(A*X*B)", claim)
     assert v.verdict == verdict
     if verdict == "wrong":
         assert v.diagnoses[0]["kind"] == "sign"
@@ -253,9 +253,9 @@ def test_a_gradient_claim_holds_no_differential() -> None:
 
 
 def test_chains_read_d_of_an_expression() -> None:
-    v = matcalc.verdict.check_chain("tr(A*X*B)", ["df = d(tr(A*X*B))", "= tr(A*d(X)*B)", "= tr(B*A*dX)"])
+    v = matcalc.verdicts.verdict.check_chain("tr(A*X*B)", ["df = d(tr(A*X*B))", "= tr(A*d(X)*B)", "= tr(B*A*dX)"])
     assert v.correct
-    bad = matcalc.verdict.check_chain("tr(A*X*B)", ["df = d(tr(A*X*B))", "= tr(A*d(X)*B)", "= tr(A*B*dX)"])
+    bad = matcalc.verdicts.verdict.check_chain("tr(A*X*B)", ["df = d(tr(A*X*B))", "= tr(A*d(X)*B)", "= tr(A*B*dX)"])
     assert not bad and bad.diagnoses[0]["line"] == 3
 
 
@@ -267,12 +267,12 @@ def _derivations(loss: str, wrt: list[str], let: str) -> dict[str, str]:
 @pytest.mark.parametrize("loss,wrt,let", DERIVED)
 def test_chain_accepts_every_derivation_matcalc_prints(loss, wrt, let) -> None:
     for fmt, text in _derivations(loss, wrt, let).items():
-        v = matcalc.verdict.check_chain(loss, text, let)
+        v = matcalc.verdicts.verdict.check_chain(loss, text, let)
         assert v.correct, (fmt, v.diagnoses)
-        assert len(matcalc.chain.read_rows(text)) >= 3
+        assert len(matcalc.verdicts.chain.read_rows(text)) >= 3
 
 
-def _tampered(text: str, row: "matcalc.chain.Row") -> str:
+def _tampered(text: str, row: "matcalc.verdicts.chain.Row") -> str:
     """The derivation with one row's right side doubled (text) or negated (LaTeX)."""
     lines = text.split("\n")
     new = rf"-\left({row.rhs}\right)" if row.latex else f"2*({row.rhs})"
@@ -284,9 +284,9 @@ def _tampered(text: str, row: "matcalc.chain.Row") -> str:
 @pytest.mark.parametrize("loss,wrt,let", DERIVED)
 def test_a_tampered_derivation_is_rejected_at_the_tampered_line(loss, wrt, let) -> None:
     for fmt, text in _derivations(loss, wrt, let).items():
-        rows = matcalc.chain.read_rows(text)
+        rows = matcalc.verdicts.chain.read_rows(text)
         for row in rows[1::5] + rows[-1:]:
-            v = matcalc.verdict.check_chain(loss, _tampered(text, row), let)
+            v = matcalc.verdicts.verdict.check_chain(loss, _tampered(text, row), let)
             assert not v, (fmt, row)
             assert v.diagnoses[0]["line"] == row.line, (fmt, row, v.diagnoses)
             assert f"line {row.line} " in v.diagnoses[0]["detail"]
@@ -366,7 +366,7 @@ def test_odd_claims_give_a_verdict_or_an_input_error(claim, capsys) -> None:
 ])
 def test_odd_chains_give_a_verdict_or_an_input_error(lines) -> None:
     try:
-        matcalc.verdict.check_chain("x'*A*x", lines)
+        matcalc.verdicts.verdict.check_chain("x'*A*x", lines)
     except matcalc.MatcalcError as err:
         assert str(err)
 
@@ -379,8 +379,8 @@ def test_random_claims_never_crash() -> None:
              r"\frac{1}{m}", r"\mathrm{d}X", "tr(X)", "log(X)", "(", ")", r"\left(", "^{T}", "X^-1", "delta1", "[1, 2]"]
     ops = ["+", "-", "*", ".*", "./", "/", "^", "'", " ", ""]
     calls = (lambda c: matcalc.check("tr(A*X*B)", "X", c),
-             lambda c: matcalc.verdict.check_differential("tr(A*X*B)", c),
-             lambda c: matcalc.verdict.check_chain("tr(A*X*B)", ["df = tr(A*dX*B)", f"= {c}"]))
+             lambda c: matcalc.verdicts.verdict.check_differential("tr(A*X*B)", c),
+             lambda c: matcalc.verdicts.verdict.check_chain("tr(A*X*B)", ["df = tr(A*dX*B)", f"= {c}"]))
     for _ in range(60):
         claim = "".join(rng.choice(atoms) + rng.choice(ops) for _ in range(rng.randint(1, 4)))
         for call in calls:
@@ -401,7 +401,7 @@ def test_random_claims_never_crash() -> None:
     (r"x^{\circ -1}", "x.^(-1)"), (r"a^{-\frac{3}{2}}", "a^(-3/2)"),
 ])
 def test_latex_reader_reads_what_matcalc_prints(latex, text) -> None:
-    from matcalc.latex_in import latex_to_text
+    from matcalc.syntax.latex_in import latex_to_text
     def bare(s: str) -> str:  # redundant parentheses aside
         return s.replace(" ", "").replace("(", "").replace(")", "")
     assert bare(latex_to_text(latex)) == bare(text) and latex_to_text(latex).count("(") >= text.count("(")
@@ -412,7 +412,7 @@ def test_latex_reader_reads_what_matcalc_prints(latex, text) -> None:
     (r"\frac{1}", "missing at the end"), (r"W_{", "'{' is not closed"),
 ])
 def test_latex_reader_says_what_it_cannot_read(latex, fragment) -> None:
-    from matcalc.latex_in import latex_to_text
+    from matcalc.syntax.latex_in import latex_to_text
     with pytest.raises(matcalc.ParseError, match=fragment):
         latex_to_text(latex)
 
@@ -442,7 +442,7 @@ def test_a_claim_undefined_at_the_point_is_wrong_and_says_why() -> None:
 
 
 def test_chain_rows_with_unreadable_left_sides_are_not_skipped() -> None:
-    v = matcalc.verdict.check_chain("tr(A*X*B)", ["d f = tr(A*dX*B)", "= tr(B*A*dX)"])
+    v = matcalc.verdicts.verdict.check_chain("tr(A*X*B)", ["d f = tr(A*dX*B)", "= tr(B*A*dX)"])
     assert not v and v.diagnoses[0]["line"] == 1
 
 
@@ -450,10 +450,10 @@ def test_chain_of_a_program_whose_step_is_used_twice() -> None:
     """A residual program: each step's chain-rule lines are the part of dL through that step."""
     loss = "h = W*x; L = sum(h) + norm2(h)^2 + norm2(x)^2"
     for text in _derivations(loss, ["W", "x"], "").values():
-        assert matcalc.verdict.check_chain(loss, text)
+        assert matcalc.verdicts.verdict.check_chain(loss, text)
     r = matcalc.grad(loss, ["W", "x"])
     one = r.steps_text().replace("dL/dx = ", "dL/dx = 3*")
-    assert not matcalc.verdict.check_chain(loss, one)
+    assert not matcalc.verdicts.verdict.check_chain(loss, one)
 
 
 def test_cli_chain_from_standard_input(monkeypatch, capsys) -> None:
@@ -468,5 +468,5 @@ def test_cli_chain_from_standard_input(monkeypatch, capsys) -> None:
 def test_a_one_line_result_is_a_derivation_too(capsys) -> None:
     assert main(["grad", "tr(A*X*B)", "--wrt", "X", "--format", "latex"]) == 0
     summary = capsys.readouterr().out
-    assert matcalc.verdict.check_chain("tr(A*X*B)", summary)
-    assert not matcalc.verdict.check_chain("tr(A*X*B)", summary.replace("&= A^{T}", "&= -A^{T}"))
+    assert matcalc.verdicts.verdict.check_chain("tr(A*X*B)", summary)
+    assert not matcalc.verdicts.verdict.check_chain("tr(A*X*B)", summary.replace("&= A^{T}", "&= -A^{T}"))

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from .errors import DomainError
-from .expr import Expr, Eye, Num, Op, Sym, walk
-from .registry import OPS, Dim, dim_size
+from ..core.expr import Expr, Eye, Num, Op, Sym, walk
+from ..core.registry import OPS, Dim, dim_size
+from ..errors import DomainError
 
 Mat = list[list[Any]]
 

@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable
 from fractions import Fraction
 
-from .algebra import exponent, neg, power, split_coef, value_of
-from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
-from .registry import OPS, Dim, DimProd, overloads
+from ..core.algebra import exponent, neg, power, split_coef, value_of
+from ..core.expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym
+from ..core.registry import OPS, Dim, DimProd, overloads
 
 ADD, MUL, NEG, POW, POST, ATOM = 1, 2, 3, 4, 5, 6
 

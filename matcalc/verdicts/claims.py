@@ -17,18 +17,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import properties
-from .api import Result, _decls, delta_name, grad, load
-from .check import _direction, _np, assign_sizes, find_point
-from .differentiate import Differentiator
-from .errors import MatcalcError, ParseError, UnsupportedError
-from .evaluate import numeric
-from .expr import Dif, Expr, Sym, walk
-from .latex_in import latex_to_text, looks_like_latex
-from .parser import Decl, Syn, parse_syn, snippet
-from .printing import latex_name
-from .registry import FUNCTION_NAMES
-from .typer import CONSTRUCTORS, Typer
+from ..api import Result, _decls, delta_name, grad, load
+from ..calculus.differentiate import Differentiator
+from ..core import properties
+from ..core.expr import Dif, Expr, Sym, walk
+from ..core.registry import FUNCTION_NAMES
+from ..errors import MatcalcError, ParseError, UnsupportedError
+from ..syntax.latex_in import latex_to_text, looks_like_latex
+from ..syntax.parser import Decl, Syn, parse_syn, snippet
+from ..syntax.printing import latex_name
+from ..syntax.typer import CONSTRUCTORS, Typer
+from ..verify.check import _direction, _np, assign_sizes, find_point
+from ..verify.evaluate import numeric
 
 TOL = 1e-7
 SEEDS = (0, 1, 2)

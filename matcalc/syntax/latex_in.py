@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from .errors import ParseError
-from .registry import CONSTANT_NAMES, FUNCTION_NAMES, OPS, on_change
+from ..core.registry import CONSTANT_NAMES, FUNCTION_NAMES, OPS, on_change
+from ..errors import ParseError
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\[,;!: ]|\\\||[A-Za-z]|\d+(?:\.\d+)?|\S")
 _FUNCS = FUNCTION_NAMES  # the registry's live set of function names

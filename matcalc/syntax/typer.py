@@ -13,13 +13,13 @@ from fractions import Fraction
 from itertools import chain, count
 from typing import Callable, Union, cast
 
-from . import algebra as al
-from . import limits, properties
-from .errors import ParseError, ShapeError, UnsupportedError
-from .expr import Expr, Num, Op, Sym, walk
+from ..core import algebra as al
+from ..core import limits, properties
+from ..core.expr import Expr, Num, Op, Sym, walk
+from ..core.registry import FUNCTION_NAMES, Dim, DimProd, OpInfo, Shape, dim_mul, dim_names, overloads
+from ..core.registry import resolve as resolve_call
+from ..errors import ParseError, ShapeError, UnsupportedError
 from .parser import Decl, Syn, snippet
-from .registry import FUNCTION_NAMES, Dim, DimProd, OpInfo, Shape, dim_mul, dim_names, overloads
-from .registry import resolve as resolve_call
 
 DIM_NAMES = ("n", "m", "p", "q", "r", "s", "k", "l", "t", "u", "v", "w")
 CONSTRUCTORS = ("eye", "ones", "zeros", "vector", "matrix")
@@ -651,7 +651,7 @@ def _broadcasts(t: Typer, s: Syn) -> list[Syn]:
 
 
 def _check_constants(exprs: list[Expr]) -> None:
-    """Constants folded while building (`1e200*1e200`) stay within the limits of `matcalc.limits`."""
+    """Constants folded while building (`1e200*1e200`) stay within the limits of `matcalc.core.limits`."""
     if not any(e.out_of_range for e in exprs):  # cached per node: no walk of a rule's bound subtrees
         return
     for e in walk(exprs):

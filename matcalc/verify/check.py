@@ -7,7 +7,7 @@
   within TOL of the magnitudes involved (and within rounding of G's terms where they cancel).
 * SymPy elementwise: each dimension gets a small distinct size, every symbol an exact rational
   value; for sampled entries X_ij of each variable, d/dt f(X0 + t*E_ij) at t = 0 is computed
-  exactly as a truncated series in t over SymPy's rationals (matcalc.exact: numbers substituted
+  exactly as a truncated series in t over SymPy's rationals (matcalc.verify.exact: numbers substituted
   first, no symbolic matrix or inverse), or to 25 digits computing with 40 where the loss is
   transcendental, and compared with G_ij. SymPy's MatrixSymbol.diff is never used.
 
@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import properties
-from .algebra import is_zero
-from .errors import CheckError, DomainError, MatcalcError
+from ..core import properties
+from ..core.algebra import is_zero
+from ..core.expr import Expr, Op, Sym, walk
+from ..core.registry import OPS, Dim, dim_names, dim_size
+from ..errors import CheckError, DomainError, MatcalcError
 from .evaluate import numeric, symbolic
 from .exact import (
     AtKink,
@@ -42,8 +44,6 @@ from .exact import (
     is_transcendental,
     rational_form,
 )
-from .expr import Expr, Op, Sym, walk
-from .registry import OPS, Dim, dim_names, dim_size
 
 if TYPE_CHECKING:
     import sympy
@@ -727,7 +727,7 @@ def _variable_part(f: Expr) -> tuple[Expr, list[str]]:
     makes the loss infinite at every point, so there would be nothing to check. Also the names
     of the terms dropped. A term whose value does not exist (log(-1)) stays: the loss is then
     undefined, and the checks say so."""
-    from .printing import to_text
+    from ..syntax.printing import to_text
     body = f
     while isinstance(body, Op) and body.op == "group":
         body = body.args[0]

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 from typing import TypeVar
 
-from .errors import LimitError
+from ..errors import LimitError
 
 MAX_INPUT_CHARS = 20_000     # characters of an expression, program or declaration text
 MAX_DEPTH = 150              # nesting: parentheses, calls, powers, transposes, signs, inside each other

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.expr import Expr
 from .adjoint import Visit, gradients
 from .differentiate import Differentiator
-from .expr import Expr
 from .simplify import Simplifier
 from .steps import Log
 

@@ -24,8 +24,16 @@ from functools import cache
 
 import numpy as np
 
-from . import algebra as al
-from .check import _direction
+from ..calculus.differentiate import Differentiator
+from ..calculus.rewrite import load_table
+from ..core import algebra as al
+from ..core.expr import Dif, Expr, Op, Sym
+from ..core.registry import fmt_shape, on_change
+from ..errors import MatcalcError, ParseError, ShapeError
+from ..present.labels import LANGS, RULES, rule_label
+from ..syntax.latex_in import latex_to_text
+from ..syntax.parser import parse_syn
+from ..verify.check import _direction
 from .claims import (
     SEEDS,
     Frame,
@@ -38,14 +46,6 @@ from .claims import (
     rounded,
     values,
 )
-from .differentiate import Differentiator
-from .errors import MatcalcError, ParseError, ShapeError
-from .expr import Dif, Expr, Op, Sym
-from .labels import LANGS, RULES, rule_label
-from .latex_in import latex_to_text
-from .parser import parse_syn
-from .registry import fmt_shape, on_change
-from .rewrite import load_table
 
 _BLOCK = re.compile(r"\\begin\{(align\*?|aligned)\}(.*?)\\end\{\1\}", re.DOTALL)
 

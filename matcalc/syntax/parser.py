@@ -15,10 +15,10 @@ from typing import Any
 
 import lark
 
-from . import limits
-from .errors import LimitError, ParseError
-from .properties import PROPERTIES, constant, square_property
-from .registry import Dim, Shape, dim_mul
+from ..core import limits
+from ..core.properties import PROPERTIES, constant, square_property
+from ..core.registry import Dim, Shape, dim_mul
+from ..errors import LimitError, ParseError
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Syn:
 
 @cache
 def _lark(start: str) -> lark.Lark:
-    grammar = resources.files("matcalc").joinpath("grammar.lark").read_text()
+    grammar = resources.files("matcalc.syntax").joinpath("grammar.lark").read_text()
     return lark.Lark(grammar, start=start, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 

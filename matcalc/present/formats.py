@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from ..calculus.rewrite import load_table
+from ..core.expr import Expr
+from ..core.registry import fmt_shape
+from ..syntax.printing import LatexPrinter, TextPrinter, latex_name
 from .derivation import Line
-from .expr import Expr
 from .labels import rule_label, word
-from .printing import LatexPrinter, TextPrinter, latex_name
-from .registry import fmt_shape
-from .rewrite import load_table
 
 if TYPE_CHECKING:
-    from .result import Result
+    from ..result import Result
 
 STAGES = ("loss", "differential", "trace", "gradient", "check")
 FORMATS = ("text", "latex", "markdown", "json")

@@ -15,13 +15,13 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Callable, Iterator
 
-from . import algebra as al
-from . import properties
-from .errors import MatcalcError
-from .expr import Dif, Expr, Eye, Names, Num, Op, Sym
-from .parser import Syn, parse_syn
-from .registry import OPS, extra_rules, on_change
-from .typer import to_expr
+from ..core import algebra as al
+from ..core import properties
+from ..core.expr import Dif, Expr, Eye, Names, Num, Op, Sym
+from ..core.registry import OPS, extra_rules, on_change
+from ..errors import MatcalcError
+from ..syntax.parser import Syn, parse_syn
+from ..syntax.typer import to_expr
 
 Binds = dict[str, Expr]
 PYTHON_RULES: dict[str, Callable[[Expr], Expr | None]] = {}

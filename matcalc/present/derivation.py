@@ -18,15 +18,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import algebra as al
-from .adjoint import Visit, gradients
-from .check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
-from .differentiate import Differentiator
-from .engine import Run
-from .errors import CheckError
-from .evaluate import numeric
-from .expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
-from .simplify import Simplifier
+from ..calculus.adjoint import Visit, gradients
+from ..calculus.differentiate import Differentiator
+from ..calculus.engine import Run
+from ..calculus.simplify import Simplifier
+from ..core import algebra as al
+from ..core.expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
+from ..errors import CheckError
+from ..verify.check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
+from ..verify.evaluate import numeric
 
 MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
 

@@ -15,11 +15,11 @@ from fractions import Fraction
 from functools import cache
 from typing import Callable, Union
 
-from . import algebra as al
-from .errors import MatcalcError, ShapeError
-from .expr import PROPERTIES, Expr, Num, Sym
+from ..core import algebra as al
+from ..core.expr import PROPERTIES, Expr, Num, Sym
+from ..core.registry import OPS, Dim, on_change, resolve
+from ..errors import MatcalcError, ShapeError
 from .printing import to_text
-from .registry import OPS, Dim, on_change, resolve
 
 Operand = Union["Term", int, float, Fraction]
 
@@ -157,7 +157,7 @@ def function(name: str) -> Callable[..., Term]:
     built from the registry: the row of that name (of several, the one the text syntax would
     choose for x's shape) applied to x. AttributeError for a name that is no public call operator."""
     if name not in front_end_names():
-        raise AttributeError(f"module 'matcalc.symbols' has no attribute {name!r}")
+        raise AttributeError(f"module 'matcalc.syntax.symbols' has no attribute {name!r}")
 
     def apply(x: Term, *more: Term) -> Term:
         for y in (x, *more):

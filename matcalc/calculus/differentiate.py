@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import algebra as al
-from . import properties
-from .errors import MatcalcError, UnsupportedError
-from .expr import Dif, DiffOf, Expr, Op, Sym, walk
-from .printing import to_text
-from .registry import OPS
+from ..core import algebra as al
+from ..core import properties
+from ..core.expr import Dif, DiffOf, Expr, Op, Sym, walk
+from ..core.registry import OPS
+from ..errors import MatcalcError, UnsupportedError
+from ..syntax.printing import to_text
 from .rewrite import Binds, Rule, first_match, index, instantiate, predicates
 from .steps import Log
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Callable
 
-from .errors import ShapeError
+from ..errors import ShapeError
 from .expr import Expr, Eye, Num, Op, Sym, sort_key
 from .limits import check_power_fold
 from .registry import OPS, SCALAR, Dim, DimProd, Shape, fmt_shape

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .expr import Expr
+from ..core.expr import Expr
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from . import algebra as al
-from .errors import ShapeError
-from .expr import Expr, Num, Op
-from .registry import OPS
+from ..core import algebra as al
+from ..core.expr import Expr, Num, Op
+from ..core.registry import OPS
+from ..errors import ShapeError
 from .rewrite import PYTHON_RULES, holds, index, instantiate, load_table, match, predicates, python_rule
 from .steps import Log, Step
 

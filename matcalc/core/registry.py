@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 else:  # imported when a SymPy evaluator first runs
     from .lazy import sympy
 
-from .errors import DomainError, ShapeError
+from ..errors import DomainError, ShapeError
 
 
 @dataclass(frozen=True, eq=False)

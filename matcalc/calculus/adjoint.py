@@ -12,12 +12,12 @@ import heapq
 from dataclasses import dataclass
 from itertools import count
 
-from . import algebra as al
-from .errors import MatcalcError, ShapeError, UnsupportedError
-from .expr import Dif, Expr, Op
-from .parser import Syn
-from .printing import to_text
-from .registry import fmt_shape
+from ..core import algebra as al
+from ..core.expr import Dif, Expr, Op
+from ..core.registry import fmt_shape
+from ..errors import MatcalcError, ShapeError, UnsupportedError
+from ..syntax.parser import Syn
+from ..syntax.printing import to_text
 from .rewrite import Rule, first_match, index, instantiate, predicates
 from .steps import Log
 

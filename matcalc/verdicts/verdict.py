@@ -21,11 +21,18 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10
     import tomli as tomllib
 
-from . import algebra as al
-from . import properties
-from .api import Result, _decls, grad
+from ..api import Result, _decls, grad
+from ..calculus.differentiate import Differentiator
+from ..core import algebra as al
+from ..core import properties
+from ..core.expr import Expr, Op, Sym, walk
+from ..core.registry import fmt_shape
+from ..errors import CheckError, DomainError, MatcalcError, ParseError, ShapeError
+from ..syntax.latex_in import looks_like_latex
+from ..syntax.parser import Decl
+from ..syntax.printing import to_text
+from ..verify.check import _np, assign_sizes, find_point, verify
 from .chain import chain_lines, check_chain
-from .check import _np, assign_sizes, find_point, verify
 from .claims import (
     SEEDS,
     TOL,
@@ -40,13 +47,6 @@ from .claims import (
     values,
     where_of,
 )
-from .differentiate import Differentiator
-from .errors import CheckError, DomainError, MatcalcError, ParseError, ShapeError
-from .expr import Expr, Op, Sym, walk
-from .latex_in import looks_like_latex
-from .parser import Decl
-from .printing import to_text
-from .registry import fmt_shape
 
 
 def _decls_of(r: Result) -> dict[str, Decl]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from itertools import count
 
-from .expr import Expr, Op, walk
-from .printing import to_text
+from ..core.expr import Expr, Op, walk
+from ..syntax.printing import to_text
 
 MIN_NODES = 4  # `inv(X)'` (3 nodes) is clearer written out; `tanh(W1*x)` (4) gets a name
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from .registry import on_change
-from .rewrite import load_table
+from ..calculus.rewrite import load_table
+from ..core.registry import on_change
 
 LANGS = ("en", "zh")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .api import grad
-from .errors import MatcalcError
-from .present import result_markdown
+from ..api import grad
+from ..errors import MatcalcError
+from .formats import result_markdown
 
 BEGIN, END = "<!-- matcalc:begin -->", "<!-- matcalc:end -->"
 _BLOCK = re.compile(r"^```matcalc[ \t]*\n(.*?)^```[ \t]*\n(?:\n*" + re.escape(BEGIN) + r".*?" + re.escape(END) +

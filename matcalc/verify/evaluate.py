@@ -12,11 +12,11 @@ import numpy as np
 if TYPE_CHECKING:
     import sympy
 else:  # imported by the first symbolic evaluation
-    from .lazy import sympy
+    from ..core.lazy import sympy
 
-from .errors import MatcalcError
-from .expr import Dif, Expr, Eye, Num, Op, Sym, walk
-from .registry import OPS, Dim, dim_size
+from ..core.expr import Dif, Expr, Eye, Num, Op, Sym, walk
+from ..core.registry import OPS, Dim, dim_size
+from ..errors import MatcalcError
 
 
 def _size(d: Dim, dims: dict[str, int]) -> int:

@@ -15,10 +15,7 @@ from functools import partial
 from itertools import count
 from typing import Callable
 
-from .calculus.adjoint import gradients
-from .calculus.differentiate import Differentiator
 from .calculus.engine import Run, run
-from .calculus.simplify import Simplifier
 from .calculus.steps import Log
 from .core import algebra as al
 from .core import limits, properties
@@ -128,6 +125,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     through = frozenset(variables)
     steps = {n: al.group(e) for n, e in prog.intermediates.items()}
     engine = run(f, through, steps, log)
+    notes += _invertible_where_used(engine)
     raw, cot, simp = engine.raw, engine.cotangents, engine.simp
     grads = {n: simp(raw[n]) if n in raw else al.zero(syms[n].shape) for n in variables}
     deltas = {n: simp(g) for n, g in cot.items()}
@@ -146,8 +144,7 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     shown = prog if prog.intermediates or f.height <= DEEP else _named_steps(prog, through, set(syms))
-    flat = engine if shown is prog and not prog.intermediates else None
-    derive = partial(_derivation_lines, shown, variables, flat, simp, frozenset(syms), report is not None, seed)
+    derive = partial(_derivation_lines, shown, variables, engine, frozenset(syms), report is not None, seed)
     return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log, derive)
 
 
@@ -172,13 +169,24 @@ def _named_steps(prog: Program, wrt: frozenset[str], taken: set[str]) -> Program
     return Program(prog.loss, prog.text, inter, {}, None, local, al.substitute(prog.loss, swap))
 
 
+def _invertible_where_used(engine: Run) -> list[str]:
+    """A note for each part whose differential rule holds where the part is invertible (a rule
+    with a `generic(A)` condition, such as the adjugate's, written with inv(A)): everywhere but a
+    set of measure zero, where the gradient is the limit of the formula."""
+    out = []
+    for rule, b in engine.diff.applied.values():
+        for part in (b[var] for pred, var in rule.conds if pred == "generic"):
+            out.append(f"the differential of {to_text(part)} ({rule.name}) uses inv({to_text(part)}): the "
+                       f"gradient holds where {to_text(part)} is invertible")
+    return list(dict.fromkeys(out))
+
+
 def _step_gradient(prog: Program, name: str) -> tuple[Expr, Expr]:
     """(L as a function of step `name`, dL/d(name) in terms of the symbol `name`): the engine's
     gradient of `prog.as_function_of(name)` with respect to that symbol."""
-    f_v, wrt = prog.as_function_of(name), frozenset({name})
-    raw, _ = gradients(Differentiator(wrt)(f_v), wrt)
-    shape = prog.intermediates[name].shape
-    return f_v, Simplifier(wrt)(raw.get(name, al.zero(shape)))
+    f_v = prog.as_function_of(name)
+    engine = run(f_v, frozenset({name}))
+    return f_v, engine.simp(engine.raw.get(name, al.zero(prog.intermediates[name].shape)))
 
 
 def _by_steps(prog: Program, symbols: frozenset[str]) -> tuple[Expr, dict[str, Expr], dict[str, str]]:
@@ -193,11 +201,12 @@ def _by_steps(prog: Program, symbols: frozenset[str]) -> tuple[Expr, dict[str, E
     return prog.local_loss, dict(prog.local), delta
 
 
-def _derivation_lines(prog: Program, variables: list[str], flat: Run | None, simp: Simplifier,
-                      symbols: frozenset[str], check: bool, seed: int) -> Derivation:
+def _derivation_lines(prog: Program, variables: list[str], engine: Run, symbols: frozenset[str], check: bool,
+                      seed: int) -> Derivation:
     """The derivation's lines (the engine's run on a flat loss rendered; a program's steps, and
-    a deep loss's, by blocks), the loss's steps as (name, text, latex), the names of the steps,
-    and (with `check`) the line check: every line checked numerically against the one before."""
+    a deep loss's, by blocks, each step's run of the engine rendered), the loss's steps as (name,
+    text, latex), the names of the steps, and (with `check`) the line check: every line checked
+    numerically against the one before."""
     names = {e: n for n, e in prog.intermediates.items() if not isinstance(e, (Sym, Num))}
     names.update({al.group(e): n for e, n in list(names.items())})
     loss_name = prog.loss_name or "f"
@@ -208,13 +217,12 @@ def _derivation_lines(prog: Program, variables: list[str], flat: Run | None, sim
     used = [v for v in variables if v in prog.loss.syms]
     if prog.intermediates:  # the steps appear as symbols: the lines print them by name anyway
         names = {}
-        blocks = program_blocks(*_by_steps(prog, symbols), used, simp)
+        blocks = program_blocks(*_by_steps(prog, symbols), used, engine.simp)
         lines = [ln for b in blocks for ln in b.lines]
         err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check else None
     else:
-        assert flat is not None, "a flat loss is derived from the engine's run"
-        lines = derivation(flat, used)
-        err = check_lines(lines, prog.loss, flat.wrt, seed) if check else None
+        lines = derivation(engine, used)
+        err = check_lines(lines, prog.loss, engine.wrt, seed) if check else None
     line_check = "" if err is None else f"derivation: all {len(lines)} lines checked numerically (rel. err {err:.0e})"
     return Derivation(tuple(lines), tuple(loss), names, loss_name, line_check)
 

@@ -861,7 +861,7 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
     rounding = 8 * wobble / h if np.isfinite(wobble) else np.inf  # the loss's own rounding, in r2
     noise = abs(r1 - r2)
     kink = k3 > 0.75 * k2 and k3 > 1e-3 * mag + 1e3 * floor
-    if rounding > 1e-3 * mag + floor:
+    if rounding > 1e-5 * mag + floor:  # so that it widens the tolerance for "wrong" below by at most this
         return "inconclusive", (f"the loss's rounding error ({wobble:.1e}, divided by the step {h:.1e}) is not small "
                                 f"against the derivative: central differences {r2:.6g}, the gradient {an:.6g}")
     if noise > 1e-3 * mag + floor or kink:

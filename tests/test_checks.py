@@ -13,6 +13,7 @@ import matcalc
 from matcalc.core import algebra as al
 from matcalc.core.expr import Sym, walk
 from matcalc.errors import CheckError
+from matcalc.syntax.printing import to_text
 from matcalc.verify.check import verify
 from matcalc.verify.exact import Evaluator, Rationals
 
@@ -177,3 +178,30 @@ def test_vanishing_gradient_is_resolved_in_high_precision() -> None:
     syms = {n.name: n for n in walk([r.loss]) if isinstance(n, Sym)}
     with pytest.raises(CheckError, match="W1"):
         verify(r.loss, {"W1": al.mul(al.num(2), r["W1"].expr), "W32": r["W32"].expr}, syms, use_sympy=False)
+
+
+def test_a_zero_claimed_for_a_vanishing_gradient_is_not_verified() -> None:
+    """G = 0 claimed for W1 of a 24-layer tanh network, whose true gradient is ~1e-15: the float64
+    differences are rounding noise, so the high-precision differences must decide (numeric check
+    alone, as where SymPy is skipped)."""
+    prog, let = _program(24)
+    r = matcalc.grad(prog, ["W1"], let, check=False)
+    zero = al.zero(r["W1"].expr.shape)
+    with pytest.raises(CheckError):
+        verify(r.loss, {"W1": zero}, dict(r.symbols), use_sympy=False)
+
+
+SATURATED = ("sigmoid(det((A/a)^(k + 1)))", "a: scalar positive; A: D x D spd; k: scalar integer")
+
+
+def test_a_gradient_that_vanishes_wherever_sampled_is_not_called_verified() -> None:
+    """sigmoid of a large det saturates: its gradient is 0.0 at every point tried, where G, 2*G
+    and 0 all agree with the differences. The result says which gradients are not verified, and
+    a verdict on a claim cannot be 'correct' (it says it cannot decide)."""
+    loss, let = SATURATED
+    r = matcalc.grad(loss, ["a"], let)
+    assert r.check is not None and "a" in r.check.unverified
+    assert r.check.summary().startswith("not verified: a")
+    twice = f"2*({to_text(r['a'].expr)})"  # written out (its text names parts t1, t2)
+    with pytest.raises(matcalc.DomainError, match="cannot decide"):
+        matcalc.check(loss, "a", twice, let)

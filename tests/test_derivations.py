@@ -15,6 +15,7 @@ from katex import extract_math, render
 
 import matcalc
 from matcalc.calculus.engine import run
+from matcalc.calculus.steps import Log
 from matcalc.cli import main
 from matcalc.present.derivation import check_lines, derivation
 from matcalc.present.notes import BEGIN, END, fill
@@ -219,20 +220,44 @@ def test_deep_flat_loss_is_derived_by_named_steps_linearly() -> None:
     ("norm2(A*X - B)^2 + lam*norm2(X)^2", ["X", "A", "lam"], "lam: scalar"),
 ])
 def test_the_derivation_renders_the_engines_run(loss: str, wrt: list[str], let: str) -> None:
-    """Every line shows a step the engine took (its rule is in the engine's trace), and each
-    variable's last line is the engine's result, as a tree."""
+    """Every line shows a step the engine took in its run (a rule its log recorded before the
+    derivation was drawn), the last differential line is the engine's df and each variable's last
+    line its simplified gradient, as trees; nothing is cut or re-normalised on these."""
     f = matcalc.parse(loss, let)
-    engine = run(f, frozenset(wrt))
-    lines = derivation(engine, wrt)
+    log = Log()
+    engine = run(f, frozenset(wrt), log=log)
     simplified = {n: engine.simp(engine.raw[n]) for n in wrt}
-    expanded = {rule for rule, _ in engine.diff.expansions.values()}
-    visited = {v.rule for v in engine.visits}
-    rewritten = {s.rule for s in engine.simp.trace}
+    stages = ("differential", "adjoint", "simplify")
+    taken = {stage: {s.rule for s in log.steps if s.stage == stage} for stage in stages}
+    lines = derivation(engine, wrt)
     for ln in lines[1:]:
-        allowed = {"differential": expanded, "trace": visited | {"scalar-trace", "collect"},
-                   "gradient": rewritten | {""}}[ln.stage]
+        allowed = {"differential": taken["differential"], "trace": taken["adjoint"] | {"scalar-trace", "collect"},
+                   "gradient": taken["simplify"] | {""}}[ln.stage]
         assert ln.rule in allowed, (ln.stage, ln.rule)
+    assert [ln.expr for ln in lines if ln.stage == "differential"][-1] == engine.df
     last = {ln.lhs: ln.expr for ln in lines if ln.stage == "gradient"}
     assert last == simplified
     r = matcalc.grad(loss, wrt, let, check=False)
     assert {n: r[n].expr for n in wrt} == simplified
+
+
+def test_a_long_derivation_is_cut_short_and_still_ends_on_the_result() -> None:
+    """A sum of 260 terms needs more lines than a stage may have: the stage ends with one line
+    saying so, which is the engine's result, and the lines still check numerically."""
+    loss = " + ".join(f"sin(a{i}*x)" for i in range(260))
+    r = matcalc.grad(loss, "x", "x: scalar")
+    lines = r.lines()[0]
+    cut = [ln for ln in lines if ln.rule == "cut"]
+    assert cut and all(ln.stage in ("differential", "trace", "gradient") for ln in cut)
+    assert lines[-1].expr == r["x"].expr
+    assert "cut short" in r.steps_text() and any("lines checked numerically" in n for n in r.steps[-1]["notes"])
+
+
+def test_powers_folded_across_steps_are_combined() -> None:
+    """log((a^-1)^0.5): a power of a power folds into a power of a, which must then combine with
+    the other powers of a (the engine's df was -a*da/2/a^2 beside the lines' -da/2/a)."""
+    f = matcalc.parse("log((a^-1)^0.5)")
+    engine = run(f, frozenset({"a"}))
+    lines = derivation(engine, ["a"])
+    assert [ln.expr for ln in lines if ln.stage == "differential"][-1] == engine.df
+    assert all(ln.rule != "normal-form" for ln in lines)

@@ -173,13 +173,19 @@ def test_scalar_symbol_is_broadcast_in_a_sum() -> None:
 
 @pytest.mark.parametrize("loss, wrt, let", [
     ("norm2(x - c)^2", ["x", "c"], ""),
-    ("sum(exp(x - logsumexp(x)))", ["x"], ""),
+    ("sum(exp(x - logsumexp(x))).^2", ["x"], ""),  # sum(softmax(x)) is 1: its square's gradient is 0
+    ("sum(exp(x - logsumexp(x)).^2)", ["x"], ""),
     ("norm2(x - sum(x)/n)^2", ["x"], "x: n"),
     ("sum((A - c).^2)", ["A", "c"], ""),
     ("c + x'*x", ["x", "c"], ""),
 ])
 def test_broadcast_gradients_are_verified(loss: str, wrt: list, let: str) -> None:
-    assert verified(matcalc.grad(loss, wrt, let))
+    r = matcalc.grad(loss, wrt, let)
+    if loss.endswith(".^2"):  # constant in x: G is 0 up to rounding, where no check tells G from 2*G
+        assert r.check is not None and r.check.unverified == ("x",)
+        assert r.check.summary().startswith("not verified: x")
+        return
+    assert verified(r)
 
 
 def test_gradient_of_the_broadcast_scalar_is_the_sum() -> None:

@@ -1,8 +1,8 @@
 """f -> df: the differential rules of `rules/differentials.rules`, applied once per node.
 
-Each node's rule application is kept (`Differentiator.expansions`): the derivation's differential
-lines are those applications, shown on the whole expression. Memoised by node, so a sub-expression
-used twice has its differential derived once and shared.
+Each node's rule application is kept (`Differentiator.applied`: the rule and its bindings); the
+derivation's differential lines show those applications on the whole expression (`expand`).
+Memoised by node, so a sub-expression used twice has its differential derived once and shared.
 """
 from __future__ import annotations
 
@@ -107,8 +107,3 @@ def _not_constant(e: Sym) -> None:
 
 def _grouped(e: Expr) -> bool:
     return isinstance(e, Op) and e.op == "group"
-
-
-def differential(f: Expr, wrt: frozenset[str], log: Log | None = None, tag: int = 0) -> Expr:
-    """df: the differential of `f`, linear in the `dX` (of `tag`) of each X in `wrt`."""
-    return Differentiator(wrt, log, tag=tag)(f)

@@ -1,8 +1,10 @@
 """One engine: f -> df (differential rules) -> gradients (trace tricks, reverse mode), keeping its
 trace; the gradients are then simplified by the same run's Simplifier, which keeps its rewrites.
 
-Everything matcalc derives goes through `run`; the step-by-step derivation renders a Run's trace
-(`derivation.derivation`), so it shows exactly the steps the engine took.
+`api.grad` derives through `run` (a program's step gradients too); the step-by-step derivation
+renders a Run's trace (`present.derivation.derivation`), so it shows the steps the engine took.
+A program's derivation by blocks runs the same engine on each step's own form. (The verdicts
+differentiate claims and chains with the same Differentiator.)
 """
 from __future__ import annotations
 

@@ -195,6 +195,8 @@ def mul(*factors: Expr) -> Expr:
     elif isinstance(body, Num):  # a*(2*ones(n)) keeps its number in front: 2*a*ones(n)
         body, coef = Num(Fraction(1), body.shape), coef * body.value
     out = sorted((power(b, p) for b, p in powers.items() if p != 0), key=sort_key)
+    if len({base_exp(o)[0] for o in out}) < len(out):  # ((a^-1)^q)^2 became a power of a: combine again
+        return mul(num(coef), *out, *([body] if body is not None else []))
     out = [o for o in out if not is_num(o, 1)]
     if body is not None:
         out.append(body)
@@ -248,6 +250,8 @@ def hadamard(*factors: Expr) -> Expr:
         base, p = base_exp(f)
         powers[base] = powers.get(base, Fraction(0)) + p
     rest = [power(b, p) for b, p in powers.items() if p != 0]
+    if len({base_exp(r)[0] for r in rest}) < len(rest):  # a power folded into another base: combine again
+        return hadamard(*scalars, *rest) if scalars else hadamard(*rest)
     if not rest:
         return mul(*scalars, Num(Fraction(1), shape))
     body = rest[0] if len(rest) == 1 else Op("hadamard", tuple(sorted(rest, key=sort_key)))

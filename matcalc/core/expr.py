@@ -2,7 +2,7 @@
 
 Equality is structural (with a cached hash, so unequal trees are told apart at once); the
 canonical ordering used to sort commutative operands is the separate `sort_key`.
-Build nodes through `matcalc.algebra`, whose constructors keep trees canonical.
+Build nodes through `matcalc.core.algebra`, whose constructors keep trees canonical.
 """
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ class Expr:
     def has_d(self) -> bool:
         """Whether a differential occurs inside."""
         return bool(self.tags)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether a differential d(e) not yet expanded (`DiffOf`) occurs inside."""
+        return isinstance(self, DiffOf) or any(k.has_pending for k in self.children if k.tags)
 
     @property
     def shape(self) -> Shape:
@@ -158,6 +163,10 @@ class Names(AbstractSet[str]):
 
     def __repr__(self) -> str:
         return f"Names({sorted(self)})"
+
+    @classmethod
+    def _from_iterable(cls, names: Iterable[Any]) -> AbstractSet[Any]:  # what the Set mixins (-, ^) build
+        return Names.of(names)
 
     def __reduce__(self) -> tuple:
         return (Names.of, (tuple(self),))  # bit positions are this process's own

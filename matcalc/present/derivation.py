@@ -28,7 +28,7 @@ from ..errors import CheckError
 from ..verify.check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
 from ..verify.evaluate import numeric
 
-MAX_LINES = 400  # a derivation longer than this is cut short (with a line saying so)
+MAX_LINES = 400  # a stage longer than this is cut short: its last line ("cut") is the engine's result
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,15 @@ class Line:
     expr: Expr
 
 
-def differential_lines(diff: Differentiator, f: Expr, lhs: str = "df") -> list[Line]:
+def differential_lines(diff: Differentiator, f: Expr, lhs: str = "df", final: Expr | None = None) -> list[Line]:
     """d(f), then one line per expansion the engine makes, outermost pending d(...) first, until
-    only the dX of the variables remain: the last line is the engine's df. Expansions not made
-    yet are made by the engine (`diff.expand`) as the lines need them."""
+    only the dX of the variables remain. Expansions not made yet are made by the engine
+    (`diff.expand`) as the lines need them. With `final` (the engine's df), the last line is
+    `final`: reached by the expansions, or else after a line cut short ("cut") or a line that only
+    writes the sum in normal form ("normal-form": powers of one base combined across steps)."""
     cur = diff.pending(f)
     lines = [Line("differential", "", lhs, cur)]
+    target = None
     while len(lines) < MAX_LINES:
         target = next((n for n in reversed(walk([cur])) if isinstance(n, DiffOf)), None)
         if target is None:
@@ -54,6 +57,8 @@ def differential_lines(diff: Differentiator, f: Expr, lhs: str = "df") -> list[L
         rule, rhs = diff.expand(target.expr)
         cur = al.substitute(cur, {target: rhs}, inside=lambda n: diff.tag in n.tags)
         lines.append(Line("differential", rule, lhs, cur))
+    if final is not None and cur != final:
+        lines.append(Line("differential", "cut" if cur.has_pending else "normal-form", lhs, final))
     return lines
 
 
@@ -84,10 +89,12 @@ def render_visits(df: Expr, visits: list[Visit], g0: Expr | None, lhs: str) -> l
     """The lines of a reverse-mode trace: the terms tr(G' P) of df as the visits transform them."""
     terms: list[tuple[Expr, Expr]] = [(g0 if g0 is not None else al.num(1), df)]
     lines = [Line("trace", "scalar-trace" if g0 is None else "chain", lhs, _shown(terms))]
-    for v in visits:
-        if len(lines) >= MAX_LINES:
-            break
+    for k, v in enumerate(visits):
         at = [k for k, (_, p) in enumerate(terms) if p == v.node]
+        if len(lines) >= MAX_LINES or not at:
+            done: list[tuple[Expr, Expr]] = [(u.g, u.node) for u in visits if isinstance(u.node, Dif)]
+            lines.append(Line("trace", "cut", lhs, _shown(done)))  # the remaining visits at once
+            break
         i = at[0]
         terms = [t for k, t in enumerate(terms) if k not in at[1:]]
         terms[i] = (v.g, v.node)
@@ -114,6 +121,8 @@ def gradient_lines(name: str, g: Expr, simp: Simplifier) -> list[Line]:
                 cur = al.substitute(cur, {step.before: step.after})
                 present = set(walk([cur]))
                 lines.append(Line("gradient", step.rule, name, cur))
+    if cur != result:  # the rest of the engine's simplification at once
+        lines.append(Line("gradient", "cut" if len(lines) >= MAX_LINES else "simplify", name, result))
     return lines
 
 
@@ -124,9 +133,9 @@ def derivation(run: Run, variables: list[str]) -> list[Line]:
     """The engine's run rendered: its differential expansions, its reverse-mode visits and each
     variable's simplification; a line that shows nothing new (a step whose effect is invisible
     in print) is left out."""
-    lines = differential_lines(run.diff, run.f)
-    if lines[-1].expr.has_d:
-        lines += render_visits(lines[-1].expr, run.visits, None, "df")
+    lines = differential_lines(run.diff, run.f, final=run.df)
+    if run.df.has_d:
+        lines += render_visits(run.df, run.visits, None, "df")
         lines += [ln for name in variables if name in run.raw for ln in gradient_lines(name, run.raw[name], run.simp)]
     return [ln for i, ln in enumerate(lines)
             if i == 0 or ln.stage != lines[i - 1].stage or ln.lhs != lines[i - 1].lhs or ln.expr != lines[i - 1].expr]

@@ -15,6 +15,8 @@ RULES: dict[str, tuple[str, str]] = {
     "collect": ("linearity (collect terms)", "迹的线性（合并同类项）"),
     "gradient-form": ("df = tr(G' dX): G is the gradient", "对照 df = tr(G' dX) 得到梯度"),
     "simplify": ("simplify", "化简"),
+    "normal-form": ("written in normal form (powers of one base combined)", "整理（合并同底数的幂）"),
+    "cut": ("the remaining steps at once (the derivation is cut short)", "其余步骤一并完成（推导过长，从略）"),
 }
 TABLES = ("differentials", "adjoints", "simplify")
 

@@ -1,6 +1,6 @@
 """Text -> syntax tree (`Syn`), with a lark grammar; never eval. Also reads declarations.
 
-`Syn` is the untyped tree: the typer (`matcalc.typing`) turns it into a shaped `Expr`, and the
+`Syn` is the untyped tree: the typer (`matcalc.syntax.typer`) turns it into a shaped `Expr`, and the
 rule engine matches rule patterns written as `Syn` against `Expr` trees.
 """
 from __future__ import annotations

@@ -31,7 +31,7 @@ from ..errors import CheckError, DomainError, MatcalcError, ParseError, ShapeErr
 from ..syntax.latex_in import looks_like_latex
 from ..syntax.parser import Decl
 from ..syntax.printing import to_text
-from ..verify.check import _np, assign_sizes, find_point, verify
+from ..verify.check import FLAT, _np, assign_sizes, find_point, verify
 from .chain import chain_lines, check_chain
 from .claims import (
     SEEDS,
@@ -108,11 +108,13 @@ def _verified(r: Result, wrt: str, c: Expr) -> bool:
     if wrt not in r.loss.syms:  # a step or an absent variable: the float comparison is the check
         return True
     try:
-        verify(r.loss, {wrt: c}, dict(r.symbols))
+        report = verify(r.loss, {wrt: c}, dict(r.symbols))
     except CheckError:
         return False
     except MatcalcError:  # no point or no sizes to check at: the float comparison stands
         return True
+    if wrt in report.unverified:  # 0 wherever tried: G, 2*G and 0 all pass there
+        raise DomainError(f"cannot decide: {FLAT} (the gradient of {wrt})")
     return True
 
 

@@ -1,4 +1,4 @@
-"""Verification of derived gradients, two independent ways (DESIGN.md section 5).
+"""Verification of derived gradients, two independent ways.
 
 * numeric: at a random point honouring the declarations, the directional derivative of f along
   a random direction V (central differences extrapolated by Ridders' method, float64, from a
@@ -75,10 +75,12 @@ class CheckReport:
     sympy_max_err: float = 0.0
     notes: Sequence[str] = ()
     skipped: str = ""  # why a check did not run (declared sizes too large to check)
+    unverified: Sequence[str] = ()  # variables whose gradient is 0 to working precision wherever tried
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dims", MappingProxyType(dict(self.dims)))
         object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "unverified", tuple(self.unverified))
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.dims.items())
@@ -88,9 +90,10 @@ class CheckReport:
             parts.append(f"SymPy elementwise ({sizes + ', ' if sizes else ''}{how})")
         if self.numeric_max_rel_err is not None:
             parts.append(f"numeric (rel. err {self.numeric_max_rel_err:.0e})")
+        flat = f"not verified: {', '.join(self.unverified)} ({FLAT})" if self.unverified else ""
         if parts:
-            return "verified: " + " and ".join(parts)
-        return "not verified" + (f" ({self.skipped})" if self.skipped else "")
+            return "verified: " + " and ".join(parts) + (f"; {flat}" if flat else "")
+        return flat or "not verified" + (f" ({self.skipped})" if self.skipped else "")
 
     def merged(self, other: CheckReport) -> CheckReport:
         """This report and that of a further check (another variable, other sizes) as one."""
@@ -99,14 +102,14 @@ class CheckReport:
                        sympy_entries=self.sympy_entries + other.sympy_entries,
                        sympy_exact=self.sympy_exact and (other.sympy_exact or not other.sympy_entries),
                        sympy_max_err=max(self.sympy_max_err, other.sympy_max_err),
-                       notes=(*self.notes, *other.notes))
+                       notes=(*self.notes, *other.notes), unverified=(*self.unverified, *other.unverified))
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "sizes": dict(self.dims),
                 "numeric": {"max_rel_err": self.numeric_max_rel_err},
                 "sympy": {"entries": self.sympy_entries, "exact": self.sympy_exact,
                           "max_abs_err": self.sympy_max_err},
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "unverified": list(self.unverified)}
 
 
 @dataclass
@@ -468,10 +471,6 @@ def numeric_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: d
         resolution = 8 * np.finfo(float).eps * f0 / (h / 2 ** (FD_STEPS - 1))
         rounding = ROUND * _bound(grads[name], g, x0, dims)
         decided, agree, rel = _resolves(fd, an, max(err, resolution), mag, rounding)
-        if not agree and is_zero(grads[name]) and abs(fd) <= 1e-8 * (1.0 + f0):
-            decided, agree, rel = True, True, 0.0  # G is 0 by construction; f is flat within its rounding
-            if notes is not None:
-                notes.append(f"{name}: the gradient is 0; the differences are rounding noise ({fd:.1e})")
         if not agree:
             slope = max(abs(fd), abs(an), mag)
             try:
@@ -601,7 +600,7 @@ def _agree(F: Rationals | Reals, truth, claim, redo) -> tuple[bool, float]:
 def sympy_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
                 point: dict, seed: int, report: SympyTally) -> None:
     """Entry-by-entry comparison of G with the exact derivative of the loss along that entry, by
-    forward-mode series in one symbol (matcalc.exact) over SymPy's rationals, or at DIGITS digits
+    forward-mode series in one symbol (matcalc.verify.exact) over SymPy's rationals, or at DIGITS digits
     where the loss is transcendental; SymPy's symbolic derivative for an operator exact.py lacks."""
     try:
         try:
@@ -674,7 +673,7 @@ def _close(a, b) -> tuple[bool, bool, float]:
 def _symbolic_check(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], dims: dict[str, int],
                     point: dict, seed: int, report: SympyTally) -> None:
     """The loss entry by entry in SymPy with X = X0 + t*E_ij, differentiated by t at 0 (for trees
-    with an operator that matcalc.exact has no rule for)."""
+    with an operator that matcalc.verify.exact has no rule for)."""
     import sympy
     rng = random.Random(seed)
     nodes = walk([f, *grads.values()])
@@ -774,14 +773,38 @@ def verify(f: Expr, grads: dict[str, Expr], syms: dict[str, Sym], seed: int = 0,
     for attempt in range(tries):
         if attempt:
             point = find_point(f, grads, dims, seed + attempt)
+        # a gradient 0 to working precision wherever find_point looked is no test of G against 2*G,
+        # unless the exact check evaluates it: then it is exactly 0 there, as is f's derivative
+        exact = use_sympy and all(OPS[n.op].exact for n in walk([f, *grads.values()]) if isinstance(n, Op))
+        flat = [] if exact else _flat(grads, dims, point)
+        checked = {n: g for n, g in grads.items() if n not in flat}
         found, tally, rel_err = list(notes), SympyTally(), None
+        if flat and not checked:
+            return CheckReport(dims, notes=found, unverified=flat)
         try:
             if use_numeric:
-                rel_err = numeric_check(f, grads, syms, dims, point, seed + attempt, found)
+                rel_err = numeric_check(f, checked, syms, dims, point, seed + attempt, found)
             if use_sympy:
-                sympy_check(f, grads, syms, dims, point, seed + attempt, tally)
-            return CheckReport(dims, rel_err, tally.sympy_entries, tally.sympy_exact, tally.sympy_max_err, found)
+                sympy_check(f, checked, syms, dims, point, seed + attempt, tally)
+            return CheckReport(dims, rel_err, tally.sympy_entries, tally.sympy_exact, tally.sympy_max_err, found,
+                               unverified=flat)
         except CheckError:
             if attempt == tries - 1:
                 raise
     return CheckReport(dims, notes=notes)
+
+
+FLAT = "the gradient is 0 to working precision at every point tried, where no check can tell G from 2*G"
+
+
+def _flat(grads: dict[str, Expr], dims: dict[str, int], point: dict) -> list[str]:
+    """The variables whose gradient (not 0 by construction) is 0 at the point to working
+    precision: a saturated sigmoid(det(X)^5), whose every claim k*G is 0 there too."""
+    env = _np(point)
+    try:
+        with np.errstate(all="ignore"):
+            values = numeric(list(grads.values()), env, dims)
+    except (np.linalg.LinAlgError, ArithmeticError, MatcalcError):
+        return []
+    return [n for (n, g), v in zip(grads.items(), values)
+            if not is_zero(g) and bool(np.all(np.isfinite(v))) and _vanishes(g, v, env, dims)]

@@ -144,7 +144,8 @@ def grad(expr: str | Expr, wrt: str | list[str] | tuple[str, ...], let: str | di
     if layout == "numerator":
         grads = {n: simp(al.transpose(g)) for n, g in grads.items()}
     shown = prog if prog.intermediates or f.height <= DEEP else _named_steps(prog, through, set(syms))
-    derive = partial(_derivation_lines, shown, variables, engine, frozenset(syms), report is not None, seed)
+    derive = partial(_derivation_lines, shown, variables, engine, frozenset(syms), report is not None, seed,
+                     tuple(asked_inter))
     return _result(prog, layout, {n: grads[n] for n in names}, syms, deltas, asked_inter, report, notes, log, derive)
 
 
@@ -202,7 +203,7 @@ def _by_steps(prog: Program, symbols: frozenset[str]) -> tuple[Expr, dict[str, E
 
 
 def _derivation_lines(prog: Program, variables: list[str], engine: Run, symbols: frozenset[str], check: bool,
-                      seed: int) -> Derivation:
+                      seed: int, asked: tuple[str, ...] = ()) -> Derivation:
     """The derivation's lines (the engine's run on a flat loss rendered; a program's steps, and
     a deep loss's, by blocks, each step's run of the engine rendered), the loss's steps as (name,
     text, latex), the names of the steps, and (with `check`) the line check: every line checked
@@ -217,7 +218,7 @@ def _derivation_lines(prog: Program, variables: list[str], engine: Run, symbols:
     used = [v for v in variables if v in prog.loss.syms]
     if prog.intermediates:  # the steps appear as symbols: the lines print them by name anyway
         names = {}
-        blocks = program_blocks(*_by_steps(prog, symbols), used, engine.simp)
+        blocks = program_blocks(*_by_steps(prog, symbols), used, engine.simp, asked)
         lines = [ln for b in blocks for ln in b.lines]
         err = check_blocks(blocks, prog.loss, prog.intermediates, seed) if check else None
     else:

@@ -1113,7 +1113,7 @@ def oracle_verified(case: Case, fd: dict[str, str], seed: int) -> list[Finding]:
         bad = [n for n, v in fd.items() if v == "wrong"]
         if bad:  # the check caught the wrong gradient (the fd finding stands)
             return []
-        if "could not find a point" in str(err):
+        if _no_point(str(err)):
             return [Finding("nopoint", "check-nopoint", _short(err), "CheckError")]
         if fd and all(v == "ok" for v in fd.values()):
             return [Finding("crash", "check-false-alarm", _short(err), "CheckError")]
@@ -1149,7 +1149,7 @@ def oracle_verdict(case: Case, r, model: Model, fd: dict[str, str]) -> list[Find
             try:
                 v = check(case.text, n, claim, case.let)
             except MatcalcError as err:
-                cls = "nopoint" if "could not find a point" in str(err) else "crash"
+                cls = _error_class(err)
                 out.append(Finding(cls, "verdict-error", f"check --wrt {n} --claim {claim!r}: {_short(err)}",
                                    type(err).__name__))
                 continue
@@ -1186,7 +1186,7 @@ def oracle_formats(case: Case, r) -> list[Finding]:
                                                                          or extra[1] != "json"))
         if exc is not None or code != 0 or not stdout.strip():
             why = (exc or stderr).strip().splitlines()[-1] if (exc or stderr).strip() else ""
-            cls = "nopoint" if "could not find a point" in why else "crash"
+            cls = "nopoint" if _no_point(why) else "crash"
             out.append(Finding(cls, "formats-cli", f"{' '.join(extra)}: exit {code}: {why}"))
         elif "json" in extra:
             try:
@@ -1293,8 +1293,14 @@ def _stage(name: str, fn, limit: float) -> tuple[list[Finding], object]:
 
 
 def _error_class(err: MatcalcError) -> str:
-    """nopoint for "could not find a point" (a DomainError or CheckError), else crash."""
-    return "nopoint" if "could not find a point" in str(err) else "crash"
+    """nopoint for a check that found no point to decide at (a DomainError or CheckError), else crash."""
+    return "nopoint" if _no_point(str(err)) else "crash"
+
+
+def _no_point(message: str) -> bool:
+    """The tool's documented refusals to decide: no point where the loss and gradient are defined,
+    or a gradient 0 to working precision wherever sampled (G and 2*G alike there: "cannot decide")."""
+    return "could not find a point" in message or "cannot decide" in message
 
 
 def _where(err: BaseException) -> str:

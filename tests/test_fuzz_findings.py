@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import matcalc
+from matcalc import fuzz
 from matcalc.cli import main
 
 
@@ -107,3 +108,31 @@ def test_an_inverse_in_the_loss_is_never_sampled_singular() -> None:
     r = matcalc.grad("delta1 = inv(A) + (A'*A + eye); Z2 = inv(B'*B); loss = inv(x'*x + eye) + sum(Z2)",
                      ["x", "Z2"], "A: q x q spd; x: q")
     assert r.check is not None and r.check.summary().startswith("verified")
+
+
+# ---- seed 2032 (100,000 cases) ----------------------------------------------------------------------
+
+def test_a_program_derivation_differentiates_only_the_steps_that_depend_on_a_variable() -> None:
+    """s3 = adj(a2./B) depends on no variable asked for: the engine never differentiated it, and the
+    derivation by steps must not try (it had no rule for adj(a2./B) and --steps failed)."""
+    r = matcalc.grad("e1 = 0.5*x; a2 = inv(A); s3 = adj(a2./B); loss = (r*s3 + s*C)*y", ["s", "e1"],
+                     "r: 1 x p; A: spd; y: p probability; s: 1 x D; B: p x p positive; x: D")
+    text = r.steps_text()
+    assert "dloss/ds" in text and "adj" not in text.split("differential:")[-1]
+
+
+def test_the_determinant_of_a_power_of_a_singular_product_uses_the_adjugate() -> None:
+    """det((A'*A)^k) with A wide: A'*A is singular for every A, so k*det(X^k)*inv(X)' is undefined
+    everywhere; the adjugate form k*det(X^(k-1))*adj(X)' holds (and a square variable keeps inv)."""
+    r = matcalc.grad("det((A'*A)^k)", "A", "k: scalar integer; A: 2 x 3")
+    assert "adj(A'*A)" in r["A"].text and "inv" not in r["A"].text
+    assert r.check is not None and r.check.summary().startswith("verified")
+    assert matcalc.grad("det(X^k)", "X", "k: scalar integer")["X"].text == "k*det(X^k)*inv(X)'"
+
+
+def test_the_harness_counts_cannot_decide_as_no_point() -> None:
+    """A verdict that cannot decide (the gradient 0 wherever sampled) is a documented refusal,
+    like 'could not find a point': not a crash of the tool."""
+    assert fuzz._no_point("cannot decide: the gradient is 0 to working precision at every point tried")
+    assert fuzz._no_point("could not find a point where the loss and its gradient are defined")
+    assert not fuzz._no_point("KeyError: 'B'")

@@ -518,7 +518,7 @@ def _rows() -> list[OpInfo]:
                r"\operatorname{{mean}}\left({0}\right)", linear=True, parse_name="mean", monotone=True),
         # adjugate (transposed cofactors): adj(A)*A = det(A)*eye, defined for singular A too
         OpInfo("adj", 1, _square, _np_adjugate, _sp_adjugate, r"\operatorname{{adj}}\left({0}\right)",
-               parse_name="adj", arg_shape="square"),
+               parse_name="adj", arg_shape="square", keeps_symmetry=True),
         # X^k with k a symbol declared integer (`k: scalar integer`; X^3 is the product X*X*X):
         # written `X^k` (`matpow` is the name the rule lines use); its calculus is tr(X^k) and
         # det(X^k) (Matrix Cookbook 58, 121, 122): d(X^k) alone is a sum of k terms

@@ -234,13 +234,19 @@ class Block:
 
 
 def program_blocks(loss: Expr, steps: dict[str, Expr], delta: dict[str, str], variables: list[str],
-                   simp: Simplifier) -> list[Block]:
+                   simp: Simplifier, asked: tuple[str, ...] = ()) -> list[Block]:
     """Backpropagation by steps, as the notes write it: the loss's differential in terms of the
     steps it uses (dL = tr(delta2' da2)), then for each step, last first, its own differential
     under the trace with its delta (tr(delta2' d(W2*h1)) = tr((delta2*h1')' dW2) + ...), which
     gives the deltas of the steps it uses and the variables' gradients. `steps` holds each step
-    written with the earlier steps as symbols; `delta` names each step's gradient."""
-    own = frozenset(variables) | frozenset(steps)
+    written with the earlier steps as symbols; `delta` names each step's gradient. Only the
+    steps that depend on a variable (or on a step asked for, in `asked`) are differentiated:
+    the others are constants of the derivation (the engine never differentiated them either)."""
+    live = set(variables) | set(asked)
+    for name, e in steps.items():
+        if e.syms & live:
+            live.add(name)
+    own = frozenset(live)
     blocks: list[Block] = []
     contrib: dict[str, list[Expr]] = {}
     diff = Differentiator(own)

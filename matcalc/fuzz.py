@@ -827,13 +827,17 @@ def _finite(*xs) -> bool:
     return all(np.all(np.isfinite(x)) for x in xs)
 
 
-def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) -> tuple[str, str]:
+def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray,
+               g_spread: float = 0.0) -> tuple[str, str]:
     """('ok' | 'wrong' | 'inconclusive', message): <G, V> against the directional derivative of
     the loss along a random admissible V, by central differences with Richardson extrapolation
     at two step sizes (their disagreement bounds the truncation error), from a step on which
     the loss changes little at the gradient's rate; the rounding error of the loss itself is
     estimated by evaluating it with every operation perturbed (`Model.value_of`): where that
-    error, divided by the step, is not small against the derivative, nothing is decided."""
+    error, divided by the step, is not small against the derivative, nothing is decided; nor
+    where the gradient's own rounding (`g_spread`: how far its entries move with every operation
+    perturbed, see `gradient_spread`) is as large as the disagreement (a det of a singular
+    product, 0 in exact arithmetic, is 1e-7 in float64)."""
     x0 = base[name]
     v = model.direction(name, x0)
     h = 1e-3 * max(1.0, float(np.max(np.abs(x0))))
@@ -867,10 +871,42 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray) ->
     if noise > 1e-3 * mag + floor or kink:
         return "inconclusive", f"central differences disagree ({r1:.6g} vs {r2:.6g}) or a kink"
     err = abs(an - r2)
+    g_round = 8 * g_spread * float(np.sum(np.abs(v)))
+    if err > 1e-6 * mag + 10 * noise + floor + rounding and err <= g_round:
+        return "inconclusive", f"the gradient's rounding ({g_round:.1e}) is as large as its disagreement ({err:.1e})"
     if err > 1e-6 * mag + 10 * noise + floor + rounding:
         return "wrong", (f"d/d{name}: directional derivative {r2:.10g} by central differences, "
                          f"{an:.10g} from the gradient (rel. err {err / mag:.1e})")
     return "ok", ""
+
+
+def gradient_spread(model: Model, env: dict, base: dict, e) -> float:
+    """How far the gradient's entries move when every operation is perturbed by JITTER: the scale
+    of its own rounding error (two draws, the larger)."""
+    known = {**env, **{k: v for k, v in base.items() if not k.startswith("#")}}
+    g = eval_grad(model, env, base, e)
+    jitter = np.random.default_rng(7)
+    with np.errstate(all="ignore"):
+        moved = [model.value_of(e, known, jitter, frozenset(known)) for _ in range(2)]
+    spread = max(float(np.max(np.abs(m - g), initial=0.0)) for m in moved)
+    return spread if np.isfinite(spread) else 0.0
+
+
+def _through_overflow(model: Model, base: dict) -> bool:
+    """Whether running the program at the point passes through a value beyond float64 (exp(det(X))
+    = inf inside exp(-exp(det(X))) = 0): a NaN gradient there is float arithmetic (inf*0), which
+    central differences of the finite loss cannot judge."""
+    known = {k: v for k, v in base.items() if not k.startswith("#")}
+    with np.errstate(all="ignore"):
+        for _, e in model.steps:
+            nodes = walk([e])
+            try:
+                values = numeric(nodes, known, model.dims)
+            except (np.linalg.LinAlgError, ArithmeticError, MatcalcError):
+                return True
+            if not _finite(*values):
+                return True
+    return False
 
 
 def eval_grad(model: Model, env: dict, base: dict, e) -> np.ndarray:
@@ -907,7 +943,10 @@ def oracle_fd(case: Case, r, model: Model, tries: int = 4) -> tuple[list[Finding
             if g.shape != base[name].shape:
                 verdicts[name], messages[name] = "wrong", f"d/d{name} has shape {g.shape}, {name} {base[name].shape}"
                 continue
-            verdicts[name], messages[name] = fd_compare(model, env, base, name, g)
+            spread = gradient_spread(model, env, base, r[name].expr) if _finite(g) else 0.0
+            verdicts[name], messages[name] = fd_compare(model, env, base, name, g, spread)
+            if verdicts[name] == "nonfinite" and _through_overflow(model, base):
+                verdicts[name] = "inconclusive"
             if verdicts[name] == "wrong" and float(np.max(np.abs(g))) > BIG:
                 verdicts[name] = "inconclusive"  # G was built from a nearly singular matrix
         if not set(retry) & set(verdicts.values()):

@@ -1,6 +1,7 @@
 """One regression test per class of defect the fuzz harness found (benchmarks/fuzz.py)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import matcalc
@@ -136,3 +137,42 @@ def test_the_harness_counts_cannot_decide_as_no_point() -> None:
     assert fuzz._no_point("cannot decide: the gradient is 0 to working precision at every point tried")
     assert fuzz._no_point("could not find a point where the loss and its gradient are defined")
     assert not fuzz._no_point("KeyError: 'B'")
+
+
+# ---- seed 2033 (100,000 cases) ----------------------------------------------------------------------
+
+def test_a_symbolic_matrix_power_with_a_huge_offset_is_an_input_limit() -> None:
+    """X^(k - 9e91) hung the checks (X raised to that power exactly): it is refused as any
+    matrix power over the limit is."""
+    with pytest.raises(matcalc.LimitError, match="matrix power"):
+        matcalc.grad("det(A^(k2 - 9e91))", "A", "A: k x k invertible; k2: scalar integer")
+
+
+def _fd_verdicts(loss: str, wrt: list[str], let: str, seeds: range) -> list[dict]:
+    case = fuzz.Case("loss", loss, wrt, let, [(None, loss)])
+    r = matcalc.grad(loss, wrt, let, check=False)
+    return [fuzz.oracle_fd(case, r, fuzz._model(case, r, np.random.default_rng(s)))[1] for s in seeds]
+
+
+def test_the_harness_does_not_judge_a_gradient_through_a_float_overflow() -> None:
+    """exp(-exp(det(X^4))): exp(det) is inf inside a loss that is 0, and the gradient inf*0 = NaN;
+    central differences of the finite loss cannot judge that: inconclusive, never wrong."""
+    verdicts = _fd_verdicts("exp(0.1*a^3 - exp(det(A^(k2 + 1))))", ["A", "a"],
+                            "k2: scalar integer; a: scalar; A: k x k invertible", range(6))
+    assert all(v["A"] in ("ok", "inconclusive") for v in verdicts)
+    assert any(v["A"] == "inconclusive" for v in verdicts)
+
+
+def test_the_harness_weighs_the_gradients_own_rounding() -> None:
+    """A gradient exactly 0 in exact arithmetic may be 1e-7 in float64 (a det of a singular
+    product times a large adjugate): the harness estimates that rounding and does not call the
+    gradient wrong because of it; a doubled gradient is still wrong."""
+    case = fuzz.Case("loss", "sum(A*x)", ["x"], "", [(None, "sum(A*x)")])
+    r = matcalc.grad("sum(A*x)", ["x"], check=False)
+    model = fuzz._model(case, r, np.random.default_rng(0))
+    env = model.point()
+    base = model.run(env)
+    spread = fuzz.gradient_spread(model, env, base, r["x"].expr)
+    assert 0 <= spread < 1e-10  # a plain product: rounding only
+    doubled = 2 * fuzz.eval_grad(model, env, base, r["x"].expr)
+    assert fuzz.fd_compare(model, env, base, "x", doubled, spread)[0] == "wrong"

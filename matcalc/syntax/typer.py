@@ -578,6 +578,9 @@ class Typer:
             hint = f" (declare it: '{loose[0]}: scalar integer')" if loose else ""
             raise UnsupportedError(f"matrix power '{snippet(self.text, s)}': the exponent must be a number or an "
                                    f"integer constant{hint}")
+        for n in walk([k]):  # X^(k - 9e91): the checks would evaluate X to that power
+            if isinstance(n, Num):
+                limits.check_matrix_power(n.value)
         return al.call("matpow", base, k)
 
     def constant(self, s: Syn) -> Fraction:

@@ -16,6 +16,7 @@ from itertools import count
 from typing import Callable
 
 from .calculus.engine import Run, run
+from .calculus.rewrite import predicates
 from .calculus.steps import Log
 from .core import algebra as al
 from .core import limits, properties
@@ -185,8 +186,9 @@ def _invertible_where_used(engine: Run) -> list[str]:
 def _step_gradient(prog: Program, name: str) -> tuple[Expr, Expr]:
     """(L as a function of step `name`, dL/d(name) in terms of the symbol `name`): the engine's
     gradient of `prog.as_function_of(name)` with respect to that symbol."""
-    f_v = prog.as_function_of(name)
-    engine = run(f_v, frozenset({name}))
+    f_v, value = prog.as_function_of(name), prog.intermediates[name]
+    generic = predicates(frozenset())["generic"](value)  # Z1 = A - A is singular: so is its symbol
+    engine = run(f_v, frozenset({name}), opaque=frozenset() if generic else frozenset({name}))
     return f_v, engine.simp(engine.raw.get(name, al.zero(prog.intermediates[name].shape)))
 
 

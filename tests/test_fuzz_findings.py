@@ -176,3 +176,13 @@ def test_the_harness_weighs_the_gradients_own_rounding() -> None:
     assert 0 <= spread < 1e-10  # a plain product: rounding only
     doubled = 2 * fuzz.eval_grad(model, env, base, r["x"].expr)
     assert fuzz.fd_compare(model, env, base, "x", doubled, spread)[0] == "wrong"
+
+
+def test_a_step_that_is_singular_everywhere_gets_no_inverse_formula() -> None:
+    """Z1 = A - A is 0: as the symbol of dL/dZ1 it must not count as a generic square matrix (the
+    adjugate's inv(Z1) form was NaN at the program's point); the engine says it has no rule."""
+    with pytest.raises(matcalc.UnsupportedError, match="adj"):
+        matcalc.grad("Z1 = A - A; A2 = adj(Z1); z3 = A2; f = tanh(a) + sum(z3)", ["A", "a", "Z1", "z3"],
+                     "A: m x m; a: scalar")
+    r = matcalc.grad("S = X; L = tr(adj(S))", ["S"], "X: n x n")  # a square variable's step stays generic
+    assert "inv(X)" in r["S"].text and r.check is not None and r.check.summary().startswith("verified")

@@ -35,10 +35,10 @@ class Differentiator:
     tag 1 gives the second differential, the dX of tag 0 held fixed (d(dX) = 0)."""
 
     def __init__(self, wrt: frozenset[str], log: Log | None = None, steps: frozenset[Expr] = frozenset(),
-                 tag: int = 0) -> None:
+                 tag: int = 0, opaque: frozenset[str] = frozenset()) -> None:
         self.wrt, self.log, self.steps, self.tag = wrt, log or Log(), steps, tag
         self.candidates = index("differentials")
-        self.preds = predicates(wrt, tag)
+        self.preds = predicates(wrt, tag, opaque)
         self.memo: dict[Expr, Expr] = {}
         self.applied: dict[Expr, tuple[Rule, Binds]] = {}  # node -> the rule applied and its bindings
         self.expansions: dict[Expr, tuple[str, Expr]] = {}  # node -> (rule, right side with d(A) pending)

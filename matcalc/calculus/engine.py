@@ -37,11 +37,13 @@ class Run:
         return self.diff.wrt
 
 
-def run(f: Expr, wrt: frozenset[str], steps: dict[str, Expr] | None = None, log: Log | None = None) -> Run:
+def run(f: Expr, wrt: frozenset[str], steps: dict[str, Expr] | None = None, log: Log | None = None,
+        opaque: frozenset[str] = frozenset()) -> Run:
     """The engine on f with respect to the symbols `wrt`; `steps` ({name: node of f}) are a
-    program's named steps, whose gradients come back in `cotangents`."""
+    program's named steps, whose gradients come back in `cotangents`; `opaque` symbols stand for
+    values that may be singular everywhere (see `rewrite.predicates`)."""
     steps, log = steps or {}, log or Log()
-    diff = Differentiator(wrt, log, frozenset(steps.values()))
+    diff = Differentiator(wrt, log, frozenset(steps.values()), opaque=opaque)
     df = diff(f)
     watch = {diff.memo[e]: n for n, e in steps.items() if e in diff.memo and diff.memo[e].has_d}
     visits: list[Visit] = []

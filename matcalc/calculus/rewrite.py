@@ -266,9 +266,12 @@ def _transposes(a: Expr, b: Expr) -> bool:
         isinstance(b, Op) and b.op == "transpose" and b.args[0] == a)
 
 
-def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], bool]]:
+def predicates(wrt: frozenset[str], tag: int = 0,
+               opaque: frozenset[str] = frozenset()) -> dict[str, Callable[[Expr], bool]]:
     """The condition predicates; `constant` is relative to the variables being differentiated,
-    `linear` and `fixed` to the differentials of `tag` (those of other tags are fixed directions)."""
+    `linear` and `fixed` to the differentials of `tag` (those of other tags are fixed directions);
+    the symbols in `opaque` stand for values that may be singular everywhere (a program's step
+    A*B, as a symbol): never `generic`."""
     variables = Names.of(wrt).bits
     return {
         "constant": lambda e: not (e.syms.bits & variables),  # a differential dX is constant: d(dX) = 0
@@ -285,7 +288,7 @@ def predicates(wrt: frozenset[str], tag: int = 0) -> dict[str, Callable[[Expr], 
         "symmetric": is_symmetric,  # declared, or known from the structure (A*A', A + A', diag(x), ...)
         "variable": lambda e: isinstance(e, Sym) and e.name in wrt,
         "differential": lambda e: isinstance(e, Dif),
-        "generic": _generic,
+        "generic": lambda e: _generic(e) and not (e.syms & opaque and not _has_property("invertible")(e)),
     }
 
 

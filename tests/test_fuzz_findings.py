@@ -186,3 +186,25 @@ def test_a_step_that_is_singular_everywhere_gets_no_inverse_formula() -> None:
                      "A: m x m; a: scalar")
     r = matcalc.grad("S = X; L = tr(adj(S))", ["S"], "X: n x n")  # a square variable's step stays generic
     assert "inv(X)" in r["S"].text and r.check is not None and r.check.summary().startswith("verified")
+
+
+# ---- seed 2034 (100,000 cases) ----------------------------------------------------------------------
+
+def test_a_verdict_names_deltas_only_for_steps_with_a_gradient() -> None:
+    """Z4 = adj(-A3) with A3 a diagonal step: dL/dA3 has no rule; the verdict's names for the
+    derivation's deltas skip it instead of failing the check of another variable."""
+    v = matcalc.check("z1 = a*A; h2 = B*z1 + 3*C; A3 = diag(1 + x.^2); Z4 = adj(-A3); f = b + 0.5*(b - a) + sum(Z4)",
+                      "A", "zeros(q,3)", "C: m x 3; A: q x 3; x: 3; B: m x q; a, b: scalar")
+    assert v.correct
+
+
+def test_the_line_check_moves_to_a_point_where_every_line_is_defined(capsys) -> None:
+    """norm2(step(r)) has a line tr(step(r)'*d(step(r)))/norm2(step(r)), undefined where step(r)
+    is 0: the line check takes another point (no error, no warning on stderr)."""
+    args = ["grad", "s1 = 1 + (-A).^2; E = norm2(step(r)) + sum(s1)", "--wrt", "A", "--wrt", "r", "--wrt", "s1",
+            "--let", "A: q x q; r: 1 x q", "--format", "markdown"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "\\partial E" in out
+    r = matcalc.grad(args[1], ["A", "r", "s1"], args[-3])
+    assert any("lines checked numerically" in n for n in r.steps[-1]["notes"])

@@ -294,9 +294,11 @@ def predicates(wrt: frozenset[str], tag: int = 0,
 
 def _generic(e: Expr) -> bool:
     """Invertible at almost every point: declared (or built) invertible, or a square variable
-    (or its transpose), which is singular only on a set of measure zero. A product A*B with A
-    tall is singular everywhere, so it is not generic unless known invertible."""
-    base = e.args[0] if isinstance(e, Op) and e.op == "transpose" else e
+    (or its transpose, or a scalar multiple of one), which is singular only on a set of measure
+    zero. A product A*B with A tall is singular everywhere, so it is not generic unless known
+    invertible."""
+    base = al.split_scalars(e)[1]
+    base = base.args[0] if isinstance(base, Op) and base.op == "transpose" else base
     return _has_property("invertible")(e) or (isinstance(base, Sym) and base.shape[0] == base.shape[1])
 
 

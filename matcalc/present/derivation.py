@@ -24,7 +24,7 @@ from ..calculus.engine import Run
 from ..calculus.simplify import Simplifier
 from ..core import algebra as al
 from ..core.expr import Dif, DiffOf, Expr, Eye, Num, Op, Sym, walk
-from ..errors import CheckError
+from ..errors import CheckError, DomainError
 from ..verify.check import MAX_FD_ERR, _np, assign_sizes, find_point, ridders
 from ..verify.evaluate import numeric
 
@@ -203,7 +203,9 @@ def _point_for(base: Expr, exprs: list[Expr], seed: int, defs: dict[str, Expr] |
 def _line_error(ln: Line, value: np.ndarray, ref: np.ndarray, tol: float, slack: float) -> float:
     """The disagreement of a line with its reference, relative to their size (at least 1); raises
     CheckError when it exceeds both `tol` and four times the finite differences' error estimate
-    (which is trusted only while below MAX_FD_ERR)."""
+    (which is trusted only while below MAX_FD_ERR), DomainError where either is not finite."""
+    if not (np.all(np.isfinite(value)) and np.all(np.isfinite(ref))):  # norm2(step(r)) with step(r) = 0
+        raise DomainError(f"derivation line ({ln.rule}) is not defined at the point")
     scale = max(1.0, float(np.max(np.abs(ref))), float(np.max(np.abs(value))))
     err = float(np.max(np.abs(value - ref))) / scale
     allowed = max(tol, min(4 * slack / scale, MAX_FD_ERR))

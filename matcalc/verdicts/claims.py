@@ -147,12 +147,16 @@ def names_of(expr: str, let: str | dict | None, r: Result | None = None) -> Name
     named = {n: e for n, e in every.where}
     if not prog.intermediates:
         return Names(r.loss, expr, decls, variables, {}, named)
-    full = grad(expr, [*moving, *prog.intermediates], let, check=False)
+    try:
+        full = grad(expr, [*moving, *prog.intermediates], let, check=False)
+    except UnsupportedError:  # a step without a gradient (adj of a singular step) has no delta to name
+        asked = [s for s in prog.intermediates if _differentiable(expr, s, let)]
+        full = grad(expr, [*moving, *asked], let, check=False)
     steps = dict(prog.intermediates)
     named.update(steps)
     taken = set(variables) | set(prog.intermediates)
     deltas = {}
-    for step in prog.intermediates:  # the derivation's names for every step's gradient
+    for step in (s for s in prog.intermediates if s in full.gradients):  # the derivation's delta names
         deltas[step] = delta_name(step, taken)
         taken.add(deltas[step])
         named.setdefault(deltas[step], full[step].expr)

@@ -105,13 +105,17 @@ class Names(AbstractSet[str]):
     @staticmethod
     def union(sets: list[Names]) -> Names:
         """The union, sharing a child's object when it already holds all the others."""
+        if len(sets) == 1:
+            return sets[0]
         if not sets:
             return NO_NAMES
         bits = 0
         for s in sets:
             bits |= s.bits
-        same = next((s for s in sets if s.bits == bits), None)
-        return same if same is not None else Names(bits)
+        for s in sets:
+            if s.bits == bits:
+                return s
+        return Names(bits)
 
     def __contains__(self, name: object) -> bool:
         i = _BIT.get(name) if isinstance(name, str) else None

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from ..core import algebra as al
 from ..core import properties
-from ..core.expr import Dif, Expr, Eye, Names, Num, Op, Sym
+from ..core.expr import Dif, Expr, Eye, Num, Op, Sym, SymbolSet
 from ..core.registry import OPS, extra_rules, on_change
 from ..errors import MatcalcError
 from ..syntax.parser import Syn, parse_syn
@@ -272,7 +272,7 @@ def predicates(wrt: frozenset[str], tag: int = 0,
     `linear` and `fixed` to the differentials of `tag` (those of other tags are fixed directions);
     the symbols in `opaque` stand for values that may be singular everywhere (a program's step
     A*B, as a symbol): never `generic`."""
-    variables = Names.of(wrt).bits
+    variables = SymbolSet.of(wrt).bits
     return {
         "constant": lambda e: not (e.syms.bits & variables),  # a differential dX is constant: d(dX) = 0
         "linear": lambda e: tag in e.tags,

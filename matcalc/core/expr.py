@@ -22,7 +22,7 @@ class Expr:
     __slots__ = ("_hash", "_key", "syms", "tags", "height", "out_of_range")
     _hash: int
     _key: tuple
-    syms: Names  # the names of the symbols inside
+    syms: SymbolSet  # the names of the symbols inside
     tags: frozenset[int]  # the tags of the differentials inside (dX has tag 0; a second one, 1)
     height: int
     out_of_range: bool  # whether a constant outside `limits` (too_big) occurs inside
@@ -70,18 +70,18 @@ def _finish(node: Expr, rank: int, *keyparts: object) -> None:
     kids = node.children
     object.__setattr__(node, "_hash", hash((type(node).__name__,) + node._fields()))
     object.__setattr__(node, "_key", (rank,) + keyparts + tuple(k._key for k in kids))
-    object.__setattr__(node, "syms", Names.union([k.syms for k in kids]))
+    object.__setattr__(node, "syms", SymbolSet.union([k.syms for k in kids]))
     object.__setattr__(node, "tags", _union([k.tags for k in kids]))
     object.__setattr__(node, "height", 1 + max((k.height for k in kids), default=0))
     object.__setattr__(node, "out_of_range", any(k.out_of_range for k in kids))
 
 
 _EMPTY: frozenset = frozenset()
-_BIT: dict[str, int] = {}  # each symbol name ever seen -> its bit in a Names mask
+_BIT: dict[str, int] = {}  # each symbol name ever seen -> its bit in a SymbolSet mask
 _NAME: list[str] = []
 
 
-class Names(AbstractSet[str]):
+class SymbolSet(AbstractSet[str]):
     """An immutable set of symbol names held as a bit mask over the names seen so far: a node's
     `syms` costs a few bytes per name however deep the tree (a frozenset per node would make the
     memory of a deep network quadratic in its depth). Reads as a set of names: `n in s`,
@@ -93,29 +93,29 @@ class Names(AbstractSet[str]):
         self.bits = bits
 
     @staticmethod
-    def of(names: Iterable[str]) -> Names:
+    def of(names: Iterable[str]) -> SymbolSet:
         bits = 0
         for n in names:
             if n not in _BIT:
                 _BIT[n] = len(_NAME)
                 _NAME.append(n)
             bits |= 1 << _BIT[n]
-        return Names(bits)
+        return SymbolSet(bits)
 
     @staticmethod
-    def union(sets: list[Names]) -> Names:
+    def union(sets: list[SymbolSet]) -> SymbolSet:
         """The union, sharing a child's object when it already holds all the others."""
         if len(sets) == 1:
             return sets[0]
         if not sets:
-            return NO_NAMES
+            return NO_SYMBOLS
         bits = 0
         for s in sets:
             bits |= s.bits
         for s in sets:
             if s.bits == bits:
                 return s
-        return Names(bits)
+        return SymbolSet(bits)
 
     def __contains__(self, name: object) -> bool:
         i = _BIT.get(name) if isinstance(name, str) else None
@@ -135,8 +135,8 @@ class Names(AbstractSet[str]):
         return self.bits != 0
 
     def __and__(self, other: object) -> Any:
-        if isinstance(other, Names):
-            return Names(self.bits & other.bits)
+        if isinstance(other, SymbolSet):
+            return SymbolSet(self.bits & other.bits)
         if isinstance(other, (set, frozenset)):
             return type(other)(n for n in other if n in self)
         return NotImplemented
@@ -144,8 +144,8 @@ class Names(AbstractSet[str]):
     __rand__ = __and__
 
     def __or__(self, other: object) -> Any:
-        if isinstance(other, Names):
-            return Names(self.bits | other.bits)
+        if isinstance(other, SymbolSet):
+            return SymbolSet(self.bits | other.bits)
         if isinstance(other, (set, frozenset)):
             return type(other)(self) | other
         return NotImplemented
@@ -153,12 +153,12 @@ class Names(AbstractSet[str]):
     __ror__ = __or__
 
     def __le__(self, other: object) -> bool:
-        if isinstance(other, Names):
+        if isinstance(other, SymbolSet):
             return self.bits & ~other.bits == 0
         return all(n in other for n in self) if isinstance(other, (set, frozenset)) else NotImplemented
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Names):
+        if isinstance(other, SymbolSet):
             return self.bits == other.bits
         return isinstance(other, (set, frozenset)) and set(self) == other
 
@@ -166,17 +166,17 @@ class Names(AbstractSet[str]):
         return hash(frozenset(self))
 
     def __repr__(self) -> str:
-        return f"Names({sorted(self)})"
+        return f"SymbolSet({sorted(self)})"
 
     @classmethod
     def _from_iterable(cls, names: Iterable[Any]) -> AbstractSet[Any]:  # what the Set mixins (-, ^) build
-        return Names.of(names)
+        return SymbolSet.of(names)
 
     def __reduce__(self) -> tuple:
-        return (Names.of, (tuple(self),))  # bit positions are this process's own
+        return (SymbolSet.of, (tuple(self),))  # bit positions are this process's own
 
 
-NO_NAMES = Names(0)
+NO_SYMBOLS = SymbolSet(0)
 
 
 def _union(sets: list[frozenset]) -> frozenset:
@@ -205,7 +205,7 @@ class Sym(Expr):
 
     def __post_init__(self) -> None:
         _finish(self, 1, self.name)
-        object.__setattr__(self, "syms", Names.of([self.name]))
+        object.__setattr__(self, "syms", SymbolSet.of([self.name]))
 
     def _fields(self) -> tuple:
         return (self.name, self.shape, self.props)

@@ -501,11 +501,12 @@ def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, 
     scale = max([abs(x) for row in point[name] for x in row] + [Fraction(1)])
     h = Fraction(1, 10 ** (DIGITS // 4)) * scale
     slope = min(max(slope, 1e-300), 1e300) if math.isfinite(slope) else 1e300
+    f0, big = (min(x, 1e300) if math.isfinite(x) else 1e300 for x in (f0, big))  # exp(tr(A^6)) overflows
     budget = 1e-3 * max(1.0, f0)
     if slope * float(h) > budget:
         h = Fraction(budget / slope)
     extra = math.log10(max(big, 1.0) / (float(h) * slope)) if float(h) * slope > 0 else 300.0
-    digits = min(DIGITS + 300, max(DIGITS, 30 + math.ceil(extra)))
+    digits = min(DIGITS + 300, max(DIGITS, 30 + math.ceil(min(extra, 300.0))))
     F = Reals(digits)
     vq = [[Fraction(float(x)) for x in row] for row in v]
 

@@ -162,7 +162,7 @@ def _is_spd(v: Matrix, tol: float) -> bool:
 
 def _is_invertible(v: Matrix, tol: float) -> bool:
     """Square with condition number < 1/tol."""
-    return _square(v) and bool(np.linalg.cond(v) < 1 / tol)
+    return _square(v) and bool(np.all(np.isfinite(v))) and bool(np.linalg.cond(v) < 1 / tol)
 
 
 def _is_positive(v: Matrix, tol: float) -> bool:

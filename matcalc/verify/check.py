@@ -288,9 +288,11 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
                 values = numeric(roots + square + kinks, env, dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
             continue
+        if not all(np.all(np.isfinite(v)) for v in values):  # (before cond: LAPACK prints on a NaN)
+            continue
         conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims, f)
                           for a, m in zip(square, values[len(roots):len(roots) + len(square)]))
-        if conditioned and all(np.all(np.isfinite(v)) for v in values):
+        if conditioned:
             flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \
                 any(_vanishes(g, v, env, dims) or not float(np.max(np.abs(v), initial=0.0)) >= small
                     for g, v in zip(grads.values(), values[1:len(roots)]))

@@ -503,12 +503,13 @@ def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, 
     scale = max([abs(x) for row in point[name] for x in row] + [Fraction(1)])
     h = Fraction(1, 10 ** (DIGITS // 4)) * scale
     slope = min(max(slope, 1e-300), 1e300) if math.isfinite(slope) else 1e300
+    log_big = math.log10(max(big, 1.0)) if math.isfinite(big) else _log10_largest(f, point, dims)
     f0, big = (min(x, 1e300) if math.isfinite(x) else 1e300 for x in (f0, big))  # exp(tr(A^6)) overflows
     budget = 1e-3 * max(1.0, f0)
     if slope * float(h) > budget:
         h = Fraction(budget / slope)
-    extra = math.log10(max(big, 1.0) / (float(h) * slope)) if float(h) * slope > 0 else 300.0
-    digits = min(DIGITS + 300, max(DIGITS, 30 + math.ceil(min(extra, 300.0))))
+    extra = log_big - math.log10(float(h) * slope) if float(h) * slope > 0 else 300.0
+    digits = min(DIGITS + MAX_EXTRA_DIGITS, max(DIGITS, 30 + math.ceil(min(extra, MAX_EXTRA_DIGITS))))
     F = Reals(digits)
     vq = [[Fraction(float(x)) for x in row] for row in v]
 
@@ -533,6 +534,18 @@ def _high_precision_fd(f: Expr, g: Expr, name: str, point: dict, v: np.ndarray, 
     trusted = 10 * abs(fd1 - fd2) <= F.num(Fraction(1, 10 ** 6)) * scale_v  # truncation is small
     agree = diff <= F.num(Fraction(1, 10 ** 20)) * scale_v or (trusted and diff <= 10 * abs(fd1 - fd2))
     return bool(agree), float(diff / scale_v) if scale_v else 0.0, float(fd2), float(an)
+
+
+MAX_EXTRA_DIGITS = 3000  # the high-precision differences carry at most this many digits beyond DIGITS
+
+
+def _log10_largest(f: Expr, point: dict, dims: dict[str, int]) -> float:
+    """log10 of the largest magnitude among the values that make up f at the point (at least 0),
+    computed in DIGITS digits where float64 overflows (exp(k*tr(A^(k+1))) ~ 1e434): the
+    differences of f need that many more digits to resolve a derivative of size 1."""
+    ev = Evaluator(Reals(DIGITS), point, dims)
+    top = max(abs(x) for n in walk([f]) for row in ev.value(n) for x in row)
+    return float(ev.F.ctx.log10(top)) if top > 1 else 0.0
 
 
 # ---- SymPy elementwise check --------------------------------------------------------------------

@@ -174,12 +174,16 @@ def _named_steps(prog: Program, wrt: frozenset[str], taken: set[str]) -> Program
 
 
 def _invertible_where_used(engine: Run) -> list[str]:
-    """A note for each part whose differential rule holds where the part is invertible (a rule
-    with a `generic(A)` condition, such as the adjugate's, written with inv(A)): everywhere but a
-    set of measure zero, where the gradient is the limit of the formula."""
-    out = []
+    """A note for each part whose differential rule writes its inverse where the loss does not
+    (`Rule.inverts`), unless the part is generic (invertible but on a set of measure zero, where
+    the gradient is the formula's limit), and for each part a rule needs `generic` (the
+    adjugate's): the gradient holds where the part is invertible. A product can be singular for
+    every value at some sizes (A'*A with A wide), where the formula is undefined."""
+    out, generic = [], predicates(frozenset())["generic"]
     for rule, b in engine.diff.applied.values():
-        for part in (b[var] for pred, var in rule.conds if pred == "generic"):
+        parts = [b[var] for pred, var in rule.conds if pred == "generic"]
+        parts += [b[var] for var in sorted(rule.inverts) if not generic(b[var])]
+        for part in parts:
             out.append(f"the differential of {to_text(part)} ({rule.name}) uses inv({to_text(part)}): the "
                        f"gradient holds where {to_text(part)} is invertible")
     return list(dict.fromkeys(out))

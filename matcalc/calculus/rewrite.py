@@ -57,6 +57,18 @@ class Rule:
         return p
 
     @cached_property
+    def inverts(self) -> frozenset[str]:
+        """The pattern names whose inverse the right side writes and the left side does not
+        (A in d(det(A)) => det(A)*tr(inv(A)*dA)): the formula holds where A is invertible, a
+        narrower domain than the left side's where A can be singular (A'*A with A wide)."""
+        def inverted(p: Syn | None) -> set[str]:
+            if p is None:
+                return set()
+            here = {p.args[0].value} if p.kind == "call" and p.value == "inv" and p.args[0].kind == "name" else set()
+            return here.union(*(inverted(a) for a in p.args))
+        return frozenset(inverted(self.rhs) - inverted(self.lhs))
+
+    @cached_property
     def heads(self) -> frozenset[str] | None:
         """Operators the pattern can match at its root (None: anything)."""
         return pattern_heads(self.pattern) if self.pattern is not None else None

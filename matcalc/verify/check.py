@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -280,6 +281,7 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
     exprs = [*grads.values(), *also]  # what is evaluated with the loss
     square += [a for g in grads.values() for a in _square_args(g) if a not in square]  # inv(X) of d adj(X)
     best: tuple[int, dict] | None = None
+    singular: Counter[Expr] = Counter()  # the matrices found singular, for the message
     for attempt in range(POINT_TRIES):
         point = sample_point(f, dims, seed + 1000 * (attempt // 4), attempt % 4, (*grads.values(), *also))
         env = _np(point)
@@ -287,12 +289,15 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
             with np.errstate(all="ignore"):  # a point outside the domain is simply not taken
                 values = numeric(roots + square + kinks, env, dims)
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
+            singular.update(_singular(square, env, dims)[:1])
             continue
         if not all(np.all(np.isfinite(v)) for v in values):  # (before cond: LAPACK prints on a NaN)
+            singular.update(_singular(square, env, dims)[:1])
             continue
-        conditioned = all(np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims, f)
-                          for a, m in zip(square, values[len(roots):len(roots) + len(square)]))
-        if conditioned:
+        bad = [a for a, m in zip(square, values[len(roots):len(roots) + len(square)])
+               if not (np.linalg.cond(m) < 1e8 or _singular_allowed(a, exprs, point, dims, f))]
+        singular.update(bad[:1])
+        if not bad:
             flaws = (not _off_kinks(values[len(roots) + len(square):])) * 2 + \
                 any(_vanishes(g, v, env, dims) or not float(np.max(np.abs(v), initial=0.0)) >= small
                     for g, v in zip(grads.values(), values[1:len(roots)]))
@@ -302,19 +307,44 @@ def find_point(f: Expr, grads: dict[str, Expr], dims: dict[str, int], seed: int,
                 best = (flaws, point)
     if best is not None:
         return best[1]
-    raise DomainError("could not find a point where the loss and its gradient are defined")
+    raise DomainError("could not find a point where the loss and its gradient are defined" + _singular_text(singular))
+
+
+def _singular(square: list[Expr], env: dict, dims: dict[str, int]) -> list[Expr]:
+    """Those of the square matrices `square` that are singular at the point (or undefined)."""
+    out = []
+    for a in square:
+        try:
+            with np.errstate(all="ignore"):
+                m = numeric([a], env, dims)[0]
+            if not (np.all(np.isfinite(m)) and np.linalg.cond(m) < 1e8):
+                out.append(a)
+        except (np.linalg.LinAlgError, ArithmeticError, MatcalcError):
+            continue  # undefined itself: some other part is at fault
+    return out
+
+
+def _singular_text(singular: Counter) -> str:
+    """`: P is singular at every point tried` where the matrix P, inverted or under a det, was
+    what failed at every point tried (A'*A with A wide), else nothing."""
+    from ..syntax.printing import to_text
+    if not singular or sum(singular.values()) < POINT_TRIES:
+        return ""
+    return f": {to_text(singular.most_common(1)[0][0])} is singular at every point tried"
 
 
 def sizes_and_point(f: Expr, grads: dict[str, Expr], seed: int) -> tuple[dict[str, int], dict]:
     """The first size assignment of `size_candidates` with a point where the loss and its
     gradients are defined, and that point."""
+    why = []
     for dims in size_candidates([f, *grads.values()]):
         try:
             return dims, find_point(f, grads, dims, seed)
-        except DomainError:
-            continue
+        except DomainError as err:
+            why.append(str(err).partition(": ")[2])
+    reason = f": {why[0]}" if why and all(w == why[0] for w in why) else ""
     raise DomainError("could not find a point where the loss and its gradient are defined (tried "
-                      "every size order and sampling strategy)")
+                      f"every size order and sampling strategy){reason}")
 
 
 def _direction(sym: Sym, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
@@ -543,9 +573,10 @@ def _log10_largest(f: Expr, point: dict, dims: dict[str, int]) -> float:
     """log10 of the largest magnitude among the values that make up f at the point (at least 0),
     computed in DIGITS digits where float64 overflows (exp(k*tr(A^(k+1))) ~ 1e434): the
     differences of f need that many more digits to resolve a derivative of size 1."""
-    ev = Evaluator(Reals(DIGITS), point, dims)
+    reals = Reals(DIGITS)
+    ev = Evaluator(reals, point, dims)
     top = max(abs(x) for n in walk([f]) for row in ev.value(n) for x in row)
-    return float(ev.F.ctx.log10(top)) if top > 1 else 0.0
+    return float(reals.ctx.log10(top)) if top > 1 else 0.0
 
 
 # ---- SymPy elementwise check --------------------------------------------------------------------

@@ -261,3 +261,25 @@ def test_the_harness_judges_a_formula_only_where_the_result_says_it_holds(text, 
     case = fuzz.Case("program" if len(steps) > 1 else "loss", text, wrt, let, steps)
     classes = [fuzz.run_math(case, i, fuzz.Options(full_every=0, seed=2037)).cls for i in range(30)]
     assert "wrong" not in classes and "ok" in classes
+
+
+# ---- seed 2038 -------------------------------------------------------------------------------------
+
+def test_a_zero_by_construction_is_confirmed_below_a_saturated_softmax() -> None:
+    """mean(softmax(X)) is 1/k: its gradient is 0 by construction. In 40 and in 80 digits the
+    series derivative was -8.7e-758 (1 - s1 rounds to 0 where it is s2 ~ 1e-758), the same both
+    times, so the check raised on a correct 0. It is recomputed with digits enough to resolve it;
+    a derivative that really is that small still tells a claim of 0 wrong."""
+    loss, let = "mean(softmax((A.*B).^-2))", "A, B: k x k probability"
+    for seed in range(3):
+        r = matcalc.grad(loss, "B", let, seed=seed)
+        assert r.check is not None and "SymPy elementwise" in r.check.summary()
+    assert matcalc.check(loss, "B", "softmax(B)", let).verdict == "wrong"
+    assert matcalc.check("sum(exp(-1000*x.^2 - 1000))", "x", "zeros(n)", "x: n").verdict == "wrong"
+
+
+def test_a_power_distributed_over_a_scalar_multiple_joins_the_elementwise_product() -> None:
+    """(0.1*s).^1.5 .* (0.1*s).^0.5 is (0.1*s).^2 = s.^2/100: the 1/100 stayed inside the
+    elementwise product (sigmoid(A).*(sigmoid(A).^2/100)), which read back as sigmoid(A).^3/100."""
+    r = matcalc.grad("norm2((0.1*sigmoid(A)).^1.5)", "A", "A: q x q positive", check=False)
+    assert r["A"].text == "3*sigmoid(A).^3.*(1 - sigmoid(A))/2000/norm2((sigmoid(A)/10).^1.5)"

@@ -250,7 +250,8 @@ def hadamard(*factors: Expr) -> Expr:
         base, p = base_exp(f)
         powers[base] = powers.get(base, Fraction(0)) + p
     rest = [power(b, p) for b, p in powers.items() if p != 0]
-    if len({base_exp(r)[0] for r in rest}) < len(rest):  # a power folded into another base: combine again
+    if len({base_exp(r)[0] for r in rest}) < len(rest) or any(isinstance(r, Op) and r.op == "mul" for r in rest):
+        # a power folded into another base, or distributed over a scalar multiple: combine again
         return hadamard(*scalars, *rest) if scalars else hadamard(*rest)
     if not rest:
         return mul(*scalars, Num(Fraction(1), shape))

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .calculus.engine import Run, run
-from .calculus.rewrite import predicates
+from .calculus.rewrite import invertible_everywhere, predicates
 from .calculus.steps import Log
 from .core import algebra as al
 from .core import limits, properties
@@ -183,7 +183,7 @@ def _invertible_where_used(engine: Run) -> list[str]:
     for rule, b in engine.diff.applied.values():
         parts = [b[var] for pred, var in rule.conds if pred == "generic"]
         parts += [b[var] for var in sorted(rule.inverts) if not generic(b[var])]
-        for part in parts:
+        for part in (p for p in parts if not invertible_everywhere(p)):
             out.append(f"the differential of {to_text(part)} ({rule.name}) uses inv({to_text(part)}): the "
                        f"gradient holds where {to_text(part)} is invertible")
     return list(dict.fromkeys(out))

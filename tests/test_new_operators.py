@@ -141,6 +141,26 @@ def test_adjugate_of_an_invertible_matrix_simplifies() -> None:
         matcalc.grad("tr(adj(A*B))", "A", "A: n x k; B: k x n")
 
 
+@pytest.mark.parametrize("loss,let,note", [
+    ("mean(adj(A + matrix(1)))", "A: n x n", True),  # det(A + C) has det(A) as its leading part
+    ("tr(adj(B'*B + eye))", "B: k x n", False),  # positive definite: invertible everywhere, no note
+    ("tr(adj(2*(B*B' + eye + 0.5)))", "B: n x k", False),  # 0.5*ones is semidefinite (rank one)
+    ("tr(adj(A*C + D))", "A: n x n; C: n x n; D: n x n", True),  # a product of square ones plus a free D
+])
+def test_adjugate_of_a_matrix_invertible_by_its_structure(loss: str, let: str, note: bool) -> None:
+    """generic (invertible at almost every value) and invertible everywhere (definite by
+    structure) are inferred; the gradient notes where it holds only where that is not everywhere."""
+    wrt = "A" if "A" in let else "B"
+    r = matcalc.grad(loss, wrt, let)
+    assert verified(r)
+    assert any("holds where" in n for n in r.notes) == note
+
+
+def test_adjugate_of_a_semidefinite_matrix_is_unsupported() -> None:
+    with pytest.raises(matcalc.UnsupportedError, match="adj"):  # B*B' + 0.5*ones is singular when k < n - 1
+        matcalc.grad("sum(adj(2*(B*B' + 0.5)))", "B", "B: n x k")
+
+
 def test_adjugate_of_a_scalar_is_one() -> None:
     r = matcalc.grad("x'*x*adj(x'*A*x)", "x")
     assert r["x"].text == "2*x" and verified(r)

@@ -305,13 +305,66 @@ def predicates(wrt: frozenset[str], tag: int = 0,
 
 
 def _generic(e: Expr) -> bool:
-    """Invertible at almost every point: declared (or built) invertible, or a square variable
-    (or its transpose, or a scalar multiple of one), which is singular only on a set of measure
-    zero. A product A*B with A tall is singular everywhere, so it is not generic unless known
-    invertible."""
+    """Invertible at almost every value of its symbols: declared (or built) invertible; positive
+    definite by its structure (`_definite`); a square symbol; a transpose, inverse, matrix power or
+    scalar multiple of a generic matrix; a product of generic square matrices (its det is theirs);
+    X + C with X (or X') a square symbol that C does not hold (det(X + C) is a polynomial in X's
+    entries whose leading part is det(X): not 0). A product A*B with A tall is singular
+    everywhere, as is A - A: neither is generic unless declared invertible."""
     base = al.split_scalars(e)[1]
+    if invertible_everywhere(base):
+        return True
+    if isinstance(base, Sym):
+        return base.shape[0] == base.shape[1]
+    if not isinstance(base, Op) or base.shape[0] != base.shape[1]:
+        return False
+    if base.op in ("transpose", "inv", "group", "matpow"):
+        return _generic(base.args[0])
+    if base.op == "matmul":
+        return all(f.shape[0] == f.shape[1] and _generic(f) for f in base.args)
+    if base.op == "add":
+        return any(_free_square_symbol(t, [u for u in base.args if u is not t]) for t in base.args)
+    return False
+
+
+def invertible_everywhere(e: Expr) -> bool:
+    """Declared (or built) invertible, or positive definite by its structure, or a nonzero
+    scalar multiple, transpose or inverse of one of these."""
+    base = al.split_scalars(e)[1]
+    if isinstance(base, Op) and base.op in ("transpose", "inv", "group"):
+        return invertible_everywhere(base.args[0])
+    return _has_property("invertible")(base) or _definite(base, strict=True)
+
+
+def _free_square_symbol(t: Expr, others: list[Expr]) -> bool:
+    """t is a square symbol (or its transpose, or a scalar multiple) that no term in `others` holds."""
+    base = al.split_scalars(t)[1]
     base = base.args[0] if isinstance(base, Op) and base.op == "transpose" else base
-    return _has_property("invertible")(e) or (isinstance(base, Sym) and base.shape[0] == base.shape[1])
+    return isinstance(base, Sym) and base.shape[0] == base.shape[1] and not any(base.name in u.syms for u in others)
+
+
+def _definite(e: Expr, strict: bool) -> bool:
+    """Positive semidefinite by structure (positive definite with `strict`): eye or a declared spd
+    symbol (definite), M*M' or M'*M and M*S*M' with S semidefinite, a constant matrix c*ones with
+    c >= 0 (rank one), a positive multiple of one of these, and a sum of semidefinite terms one of
+    which is definite (B'*B + eye)."""
+    scalars, base = al.split_scalars(e)
+    if not all(isinstance(c, Num) and c.value > 0 for c in scalars):
+        return False
+    if isinstance(base, Eye) or (isinstance(base, Sym) and base.has("spd")):
+        return True
+    if isinstance(base, Op) and base.op == "add":
+        return all(_definite(t, False) for t in base.args) and (not strict or any(_definite(t, True)
+                                                                                   for t in base.args))
+    if strict:
+        return False
+    if isinstance(base, Num):
+        return base.value >= 0
+    if isinstance(base, Op) and base.op == "matmul" and len(base.args) in (2, 3):
+        f = base.args
+        outer = al.transpose(f[0]) == f[-1] or _transposes(f[0], f[-1])
+        return outer and (len(f) == 2 or _definite(f[1], False))
+    return False
 
 
 def _has_property(prop: str) -> Callable[[Expr], bool]:

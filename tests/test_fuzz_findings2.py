@@ -283,3 +283,19 @@ def test_a_power_distributed_over_a_scalar_multiple_joins_the_elementwise_produc
     elementwise product (sigmoid(A).*(sigmoid(A).^2/100)), which read back as sigmoid(A).^3/100."""
     r = matcalc.grad("norm2((0.1*sigmoid(A)).^1.5)", "A", "A: q x q positive", check=False)
     assert r["A"].text == "3*sigmoid(A).^3.*(1 - sigmoid(A))/2000/norm2((sigmoid(A)/10).^1.5)"
+
+
+# ---- seed 2039 -------------------------------------------------------------------------------------
+
+def test_the_checks_size_a_dimension_above_a_declared_integer_size() -> None:
+    """A*B*(A*B)' with A: 4 x 4 and B: 4 x m is singular unless m >= 4; the size orders used
+    only 2 and 3 for m ('could not find a point'). They now also try sizes above the largest
+    declared one."""
+    r = matcalc.grad("det(A*B*(A*B)')", "B", "A: 4 x 4; B: 4 x m")
+    assert r.check is not None and r.check.dims["m"] >= 4 and "SymPy elementwise" in r.check.summary()
+
+
+def test_a_point_that_fails_for_no_singular_matrix_gives_no_empty_reason() -> None:
+    with pytest.raises(DomainError) as err:
+        matcalc.grad("log(-exp(sum(x)))", "x")
+    assert not str(err.value).endswith(": ")

@@ -136,7 +136,8 @@ def _dimension_names(exprs: list[Expr]) -> list[str]:
 def size_candidates(exprs: list[Expr], reverse: bool = False) -> list[dict[str, int]]:
     """Assignments of small distinct sizes to the named dimensions: in order of appearance, then
     reversed, then a few other orders (a seeded shuffle), so that tall/wide relations such as
-    X'*X invertible (X tall) or X*X' invertible (X wide) hold in at least one of them."""
+    X'*X invertible (X tall) or X*X' invertible (X wide) hold in at least one of them; last, the
+    same sizes above the largest declared integer size, and reversed (B: 4 x m tall)."""
     names = _dimension_names(exprs)
     sizes = [SIZES[i % len(SIZES)] + (i // len(SIZES)) for i in range(len(names))]
     orders = [sizes, sizes[::-1]]
@@ -145,6 +146,10 @@ def size_candidates(exprs: list[Expr], reverse: bool = False) -> list[dict[str, 
         orders.append(rng.sample(sizes, len(sizes)))
     if reverse:
         orders = orders[1:2] + orders[:1] + orders[2:]
+    top = max((d for n in walk(exprs) for d in n.shape if isinstance(d, int)), default=1)
+    if sizes and top >= min(sizes):  # B: 4 x m in A*B*(A*B)' with A: 4 x 4 needs m >= 4
+        above = [s + top + 1 - min(sizes) for s in sizes]
+        orders += [above, above[::-1]]
     out: list[dict[str, int]] = []
     for order in orders:
         dims = dict(zip(names, order))
@@ -342,7 +347,7 @@ def sizes_and_point(f: Expr, grads: dict[str, Expr], seed: int) -> tuple[dict[st
             return dims, find_point(f, grads, dims, seed)
         except DomainError as err:
             why.append(str(err).partition(": ")[2])
-    reason = f": {why[0]}" if why and all(w == why[0] for w in why) else ""
+    reason = f": {why[0]}" if why and why[0] and all(w == why[0] for w in why) else ""
     raise DomainError("could not find a point where the loss and its gradient are defined (tried "
                       f"every size order and sampling strategy){reason}")
 

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import NoReturn
 
+import numpy as np
+
 from .api import LAYOUTS, Result, grad
 from .core import limits
 from .errors import MatcalcError
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     """The `matcalc` command. Exit codes: 0 done (check: correct), 1 check: wrong, 2 bad input
     (one line on standard error), 130 interrupted (Ctrl-C), 141 output pipe closed (`| head`)."""
     try:
-        code = _run(argv)
+        with np.errstate(all="ignore"):  # an overflow is told by its value (inf), never by a warning
+            code = _run(argv)
         sys.stdout.flush()  # a closed pipe is noticed here, inside main, not at exit
         return code
     except _UsageError as err:

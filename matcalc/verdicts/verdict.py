@@ -199,12 +199,13 @@ def _factor(f: Expr, c: Expr, g: Expr) -> str | None:
     ks = []
     for seed in SEEDS:
         (vc, vg), _, dims = _values(f, [c, g], seed, g)
-        denom = float(np.sum(vg * vg))
-        if denom < 1e-300:
-            return None
-        k = float(np.sum(vc * vg)) / denom
-        if not np.allclose(vc, k * vg, rtol=1e-7, atol=1e-9):
-            return None
+        with np.errstate(all="ignore"):  # beyond float64: no factor is found
+            denom = float(np.sum(vg * vg))
+            if not 1e-300 < denom < np.inf:
+                return None
+            k = float(np.sum(vc * vg)) / denom
+            if not np.allclose(vc, k * vg, rtol=1e-7, atol=1e-9):
+                return None
         ks.append((k, dims))
     k0 = ks[0][0]
     if abs(k0) < 1e-12:

@@ -216,12 +216,24 @@ def _may_be_product(p: Syn) -> bool:
     return heads is None or bool(heads & {"matmul", "mul"})
 
 
+def could_match(p: Syn, e: Expr) -> bool:
+    """A quick necessary condition for `match(p, e)`: e's operator is one p can match at its root."""
+    if p.kind == "name":
+        return next(_match_name(p.value, e, {}), None) is not None
+    if p.kind == "number":
+        return isinstance(e, Num)
+    heads = pattern_heads(p)
+    return heads is None or (isinstance(e, Op) and e.op in heads) or (isinstance(e, Eye) and "eye" in heads)
+
+
 def _match_commutative(p: Syn, e: Expr, b: Binds, op: str) -> Iterator[Binds]:
     if not (isinstance(e, Op) and e.op == op):
         return
     build = {"add": al.add, "hadamard": al.hadamard, "mul": al.mul}[op]
     items = e.args
     for i, item in enumerate(items):
+        if not (could_match(p.args[0], item) or could_match(p.args[1], item)):
+            continue  # a sum of 260 terms: no O(n) rest built for an operand that cannot take part
         rest = build(*(items[:i] + items[i + 1:]))
         for first, second in ((item, rest), (rest, item)):
             for b2 in match(p.args[0], first, b):

@@ -12,7 +12,7 @@ from ..core import algebra as al
 from ..core.expr import Expr, Num, Op
 from ..core.registry import OPS
 from ..errors import ShapeError
-from .rewrite import PYTHON_RULES, holds, index, instantiate, load_table, match, predicates, python_rule
+from .rewrite import PYTHON_RULES, could_match, holds, index, instantiate, load_table, match, predicates, python_rule
 from .steps import Log, Step
 
 
@@ -296,7 +296,10 @@ def _parts(rule, e: Expr):
         for i in range(len(f) - 1):
             yield al.matmul(f[i], f[i + 1]), lambda new, i=i: al.matmul(*f[:i], new, *f[i + 2:])
         return
+    first, second = ([could_match(q, x) for x in f] for q in rule.pattern.args)
     for i, j in combinations(range(len(f)), 2):
+        if not (first[i] and second[j] or first[j] and second[i]):
+            continue  # only pairs whose operands the two sides could match (vec(A) + vec(B): two vecs)
         rest = [x for k, x in enumerate(f) if k not in (i, j)]
         yield al.build_op(e.op, (f[i], f[j])), lambda new, rest=rest: al.build_op(e.op, (new, *rest))
 

@@ -75,14 +75,16 @@ def add(*terms: Expr) -> Expr:
     """Sum: flattened, numbers folded, like terms collected (`A + 2*A` -> `3*A`), sorted."""
     shape = _check_same([t.shape for t in terms], "sum")
     coefs: dict[Expr, Fraction] = {}
+    alone: dict[Expr, Expr | None] = {}  # the term itself while no like term joined it: not rebuilt
     constant = Fraction(0)
     for t in _flatten("add", terms):
         if isinstance(t, Num):
             constant += t.value
             continue
         c, rest = split_coef(t)
+        alone[rest] = None if rest in coefs else t
         coefs[rest] = coefs.get(rest, Fraction(0)) + c
-    out = [mul(num(c), rest) for rest, c in coefs.items() if c != 0]
+    out = [alone[rest] or mul(num(c), rest) for rest, c in coefs.items() if c != 0]
     if any(isinstance(t, Op) and t.op == "add" for t in out):  # -(-(A + B)) is the sum A + B: flatten it
         return add(*out, Num(constant, shape))
     if constant != 0:

@@ -172,16 +172,16 @@ def check_lines(lines: list[Line], f: Expr, wrt: frozenset[str], seed: int = 0, 
     df_v, e = _directional(f, x0, v, dims)  # the same for every differential and trace line
     slack = max(slack, e)
     worst, prev = 0.0, None
-    for ln in lines:
-        value = numeric([ln.expr], x0, dims, known)[0]
+    values = numeric([ln.expr for ln in lines], x0, dims, known)  # at once: the lines share most subtrees
+    for ln, value in zip(lines, values):
         ref = df_v if ln.stage != "gradient" else prev if ln.rule else None
         if consecutive_only:
             ref = prev if ln is not lines[0] else None
         elif ln.stage == "gradient" and not ln.rule:  # the gradient read off: <G, V_X> is d f along V_X
             only = {k: (a if k == ln.lhs else np.zeros_like(a)) for k, a in v.items()}
-            (ref, e), value = _directional(f, x0, only, dims), np.array([[np.sum(value * v[ln.lhs])]])
+            (ref, e), prev = _directional(f, x0, only, dims), value
+            value = np.array([[np.sum(value * v[ln.lhs])]])
             slack = max(slack, e)
-            prev = numeric([ln.expr], x0, dims, known)[0]
         if ref is not None:
             worst = max(worst, _line_error(ln, value, ref, tol, slack))
         if consecutive_only or not (ln.stage == "gradient" and not ln.rule):

@@ -49,8 +49,11 @@ class TextPrinter:
 
     star, had, ediv, T = "*", ".*", "./", "'"
 
+    _here: object = None  # the context a node is rendered in (LaTeX's: see LatexPrinter)
+
     def __init__(self, names: dict[Expr, str] | None = None) -> None:
         self.names = names or {}
+        self._memo: dict[tuple, tuple[str, int]] = {}
 
     def __call__(self, e: Expr, expand: bool = False) -> str:
         """`e` as text; with `expand`, `e` itself is written out even if it has a name (for the
@@ -58,6 +61,14 @@ class TextPrinter:
         return self.render(e, expand)[0]
 
     def render(self, e: Expr, expand: bool = False) -> tuple[str, int]:
+        """`e` rendered, once per node and context for the printer's life: the lines of a
+        derivation share most of their subtrees."""
+        key = (e, expand, self._here)
+        if key not in self._memo:
+            self._memo[key] = self._render(e, expand)
+        return self._memo[key]
+
+    def _render(self, e: Expr, expand: bool) -> tuple[str, int]:
         if e in self.names and not expand:
             return self.name(self.names[e]), ATOM
         if isinstance(e, Sym):

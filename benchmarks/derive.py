@@ -440,6 +440,28 @@ def bench_checks(quick: bool) -> None:
     _stats("all checks above", everything)
 
 
+def bench_wide(widths: list[int]) -> None:
+    """A wide flat sum sin(a0*x) + ... + sin(a{n-1}*x): the gradient, and the step-by-step
+    derivation with its line check (one line per term split off by the sum rule, each as long
+    as the sum: quadratic in n by construction, cut short past 400 lines)."""
+    print("(e) wide sums: sin(a0*x) + ... + sin(a{n-1}*x) wrt x, check=False; steps: r.steps_text() "
+          "(lines built and checked, then printed)")
+    print(f"    {'n':>5} {'grad s':>8} {'steps s':>8}")
+    rows = []
+    for n in widths:
+        loss = " + ".join(f"sin(a{i}*x)" for i in range(n))
+        t0 = time.perf_counter()
+        r = matcalc.grad(loss, "x", "x: scalar", check=False)
+        t1 = time.perf_counter()
+        r.steps_text()
+        t2 = time.perf_counter()
+        rows.append((n, t1 - t0, t2 - t1))
+        print(f"    {n:>5} {t1 - t0:>8.3f} {t2 - t1:>8.3f}")
+    (n1, g1, s1), (n2, g2, s2) = rows[-2], rows[-1]
+    k = math.log(n2 / n1)
+    print(f"    growth exponent n={n1}->{n2}: grad {math.log(g2 / g1) / k:.2f}, steps {math.log(s2 / s1) / k:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, MLP and program up to L=16")
@@ -476,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if not args.no_checks:
         bench_checks(args.quick)
+        print()
+    bench_wide([65, 130] if args.quick else [65, 130, 260])
     return 0
 
 

@@ -299,3 +299,16 @@ def test_a_point_that_fails_for_no_singular_matrix_gives_no_empty_reason() -> No
     with pytest.raises(DomainError) as err:
         matcalc.grad("log(-exp(sum(x)))", "x")
     assert not str(err.value).endswith(": ")
+
+
+# ---- seed 2041 -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss,wrt,let,text", [
+    ("(x'*(10 - x))^2", "x", "x: n", "(x'*(10 - x))*(20 - 4*x)"),
+    ("-mean(r.^-2 + r)", "r", "r: 1 x m positive", "(-1 + 2./r.^3)/m"),
+    ("(x/a)'*(4 - x)", "x", "a: scalar positive; x: vector(k)", "(4 - 2*x)/a"),
+])
+def test_a_scaled_constant_term_of_a_sum_folds_into_a_number(loss: str, wrt: str, let: str, text: str) -> None:
+    """add() keeps a term no like term joined, without rebuilding it, except 20*ones(n), which
+    mul() folds into the constant 20 (kept, it printed 20*ones(n) and read back as 20)."""
+    assert matcalc.grad(loss, wrt, let, check=False)[wrt].text == text

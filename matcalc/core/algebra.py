@@ -82,7 +82,7 @@ def add(*terms: Expr) -> Expr:
             constant += t.value
             continue
         c, rest = split_coef(t)
-        alone[rest] = None if rest in coefs else t
+        alone[rest] = None if rest in coefs or isinstance(rest, Num) else t  # 20*ones(n) folds: rebuilt
         coefs[rest] = coefs.get(rest, Fraction(0)) + c
     out = [alone[rest] or mul(num(c), rest) for rest, c in coefs.items() if c != 0]
     if any(isinstance(t, Op) and t.op == "add" for t in out):  # -(-(A + B)) is the sum A + B: flatten it

@@ -830,10 +830,14 @@ def _finite(*xs) -> bool:
 def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray,
                g_spread: float = 0.0) -> tuple[str, str]:
     """`fd_at` from the first step; a "wrong" is confirmed at steps 64 and 4096 times smaller,
-    since a step that is small against the variable can still span periods of the loss
-    (cos(a1) - a1 with a1 = exp(10 + a) ~ 2e4: the differences see only the linear term)."""
+    and small against the variable's smallest entry, since a step that is small against the
+    variable's largest entry can still span periods of the loss (cos(a1) - a1 with a1 =
+    exp(10 + a) ~ 2e4: the differences see only the linear term) or take a small entry across
+    a kink (relu(exp(10*u)) with entries from 1e-5 to 1e8)."""
     verdict = fd_at(model, env, base, name, g, g_spread)
-    for shrink in (64.0, 4096.0):
+    entries = np.abs(base[name])[np.abs(base[name]) > 0]
+    spread = float(np.max(entries) / np.min(entries)) if entries.size else 1.0
+    for shrink in (64.0, 4096.0, *([spread] if spread > 4096 else [])):
         if verdict[0] != "wrong":
             break
         verdict = fd_at(model, env, base, name, g, g_spread, shrink)
@@ -874,7 +878,9 @@ def fd_at(model: Model, env: dict, base: dict, name: str, g: np.ndarray,
         what = "nonfinite" if _finite(r1, r2) else "inconclusive"
         return what, f"not finite: central differences {r2}, the gradient gives {an}"
     mag = max(abs(r2), abs(an))
-    floor = 1e-8 * (1.0 + abs(f0))  # rounding in f, amplified by 1/h: below this nothing is known
+    # rounding in f, amplified by 1/h: below this nothing is known; a confirmation at a smaller step
+    # (shrink > 1) turns "wrong" into "ok" only on differences its rounding estimate resolves
+    floor = 1e-8 * (1.0 + abs(f0)) if shrink == 1 else 0.0
     rounding = 8 * wobble / h if np.isfinite(wobble) else np.inf  # the loss's own rounding, in r2
     noise = abs(r1 - r2)
     kink = k3 > 0.75 * k2 and k3 > 1e-3 * mag + 1e3 * floor

@@ -312,3 +312,28 @@ def test_a_scaled_constant_term_of_a_sum_folds_into_a_number(loss: str, wrt: str
     """add() keeps a term no like term joined, without rebuilding it, except 20*ones(n), which
     mul() folds into the constant 20 (kept, it printed 20*ones(n) and read back as 20)."""
     assert matcalc.grad(loss, wrt, let, check=False)[wrt].text == text
+
+
+# ---- seed 2043 -------------------------------------------------------------------------------------
+
+def test_the_harness_confirms_a_wrong_at_a_step_small_against_the_smallest_entry() -> None:
+    """relu(t3) with t3 = exp(10*u): entries from 1e-5 to 1e8, and a step of 1e-3 of the largest
+    (even 4096 times smaller) takes the small ones across the kink at 0 (7 of 200 points called
+    step(t3) wrong). A 'wrong' is confirmed at a step small against the smallest entry; a doubled
+    gradient stays wrong."""
+    case = _program_case("h1 = vec(x - y); t3 = exp(10*u); s4 = relu(t3); loss = a^3 + sum(s4)", ["t3"],
+                         "a: scalar; u: m; x, y: n")
+    r = matcalc.grad(case.text, case.wrt, case.let, check=False)
+    verdicts: dict[str, int] = {}
+    doubled: dict[str, int] = {}
+    for s in range(60):
+        model = fuzz._model(case, r, np.random.default_rng([2043, s]))
+        env = model.point()
+        base = model.run(env)
+        g = fuzz.eval_grad(model, env, base, r["t3"].expr)
+        v, _ = fuzz.fd_compare(model, env, base, "t3", g)
+        verdicts[v] = verdicts.get(v, 0) + 1
+        v2, _ = fuzz.fd_compare(model, env, base, "t3", 2 * g)
+        doubled[v2] = doubled.get(v2, 0) + 1
+    assert "wrong" not in verdicts and verdicts.get("ok", 0) > 0
+    assert doubled.get("wrong", 0) > 0 and "ok" not in doubled

@@ -835,8 +835,9 @@ def fd_compare(model: Model, env: dict, base: dict, name: str, g: np.ndarray,
     exp(10 + a) ~ 2e4: the differences see only the linear term) or take a small entry across
     a kink (relu(exp(10*u)) with entries from 1e-5 to 1e8)."""
     verdict = fd_at(model, env, base, name, g, g_spread)
-    entries = np.abs(base[name])[np.abs(base[name]) > 0]
-    spread = float(np.max(entries) / np.min(entries)) if entries.size else 1.0
+    entries = np.abs(base[name])[np.abs(base[name]) > 1e-300]
+    with np.errstate(all="ignore"):  # the ratio of 1e8 to a subnormal entry overflows: capped
+        spread = min(float(np.max(entries) / np.min(entries)), 1e8) if entries.size else 1.0
     for shrink in (64.0, 4096.0, *([spread] if spread > 4096 else [])):
         if verdict[0] != "wrong":
             break

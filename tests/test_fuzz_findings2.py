@@ -337,3 +337,15 @@ def test_the_harness_confirms_a_wrong_at_a_step_small_against_the_smallest_entry
         doubled[v2] = doubled.get(v2, 0) + 1
     assert "wrong" not in verdicts and verdicts.get("ok", 0) > 0
     assert doubled.get("wrong", 0) > 0 and "ok" not in doubled
+
+
+# ---- seed 2045 -------------------------------------------------------------------------------------
+
+def test_a_negative_factor_after_another_is_parenthesised() -> None:
+    """h1 = -eye is a step kept whole, so 2*h1 is 2*(-eye): its LaTeX was `2 -I`, which reads
+    as 2 - I (another value)."""
+    r = matcalc.grad("h1 = A - (A + eye); h2 = B*C + (h1 + h1); L = sum(sigmoid(h2))", ["B"],
+                     "C: D x q; B: q x D; A: q x q", check=False)
+    (_, text), = [w for w in r.where_text if w[0] == "t1"]
+    (_, tex), = [w for w in r.where_latex if w[0] == "t1"]
+    assert text == "sigmoid(B*C + 2*(-eye(q)))" and r"2 \left(-I\right)" in tex

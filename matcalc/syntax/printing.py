@@ -147,6 +147,9 @@ class TextPrinter:
             bottom.insert(0, str(coef.denominator))
         if body is not None:
             top[-1] += self.ediv + self.wrap(_flip(body), MUL + 1)
+        # a negative factor after another (an unnamed step -eye in 2*(-eye)): `2 -I` would read as 2 - I
+        top = [self.paren(t) if i and t.startswith("-") else t for i, t in enumerate(top)]
+        bottom = [self.paren(b) if b.startswith("-") else b for b in bottom]
         return self.fraction(sign, top, bottom), MUL  # `-S.*Q` is a product: parenthesised after `*`
 
     def fraction(self, sign: str, top: list[str], bottom: list[str]) -> str:

@@ -349,3 +349,10 @@ def test_a_negative_factor_after_another_is_parenthesised() -> None:
     (_, text), = [w for w in r.where_text if w[0] == "t1"]
     (_, tex), = [w for w in r.where_latex if w[0] == "t1"]
     assert text == "sigmoid(B*C + 2*(-eye(q)))" and r"2 \left(-I\right)" in tex
+
+
+def test_softplus_of_a_very_negative_argument_is_not_zero_in_high_precision() -> None:
+    """softplus(t) = log(1 + e^t) was 0 to 40 digits at t = -100 (1 + e^-100 rounds to 1), and
+    the check of softplus(tr((A*B)^k))^-1 ended in 'DomainError: 0 to a negative power'."""
+    r = matcalc.grad("softplus(tr((A*B)^k))^-1", "A", "A: q x D; B: D x q; k: scalar integer")
+    assert r.check is not None and "SymPy elementwise" in r.check.summary()

@@ -100,7 +100,7 @@ class Rationals:
         raise AttributeError(name)
 
 
-TRANSCENDENTAL = ("exp", "log", "sqrt", "sin", "cos", "tanh")
+TRANSCENDENTAL = ("exp", "log", "log1p", "sqrt", "sin", "cos", "tanh")
 
 
 class Reals:
@@ -109,6 +109,7 @@ class Reals:
     exact = False
     exp: Callable[[Any], Any]
     log: Callable[[Any], Any]
+    log1p: Callable[[Any], Any]
     sqrt: Callable[[Any], Any]
     sin: Callable[[Any], Any]
     cos: Callable[[Any], Any]
@@ -260,7 +261,7 @@ def _elementwise(F: Any, name: str) -> Callable[[Any], tuple[Any, Any]]:
         "cos": lambda x: (F.cos(x), -F.sin(x)),
         "tanh": tanh,
         "sigmoid": sig,
-        "softplus": lambda x: (F.log(1 + F.exp(x)), sigmoid(x)),
+        "softplus": lambda x: (F.log1p(F.exp(x)), sigmoid(x)),  # log(1 + e^-100) is 0 to 40 digits
         "relu": lambda x: (x if x > 0 else 0 * x, KINK if x == 0 else 0 * x + int(x > 0)),
         "abs": lambda x: (abs(x), KINK if x == 0 else 0 * x + _sign(x)),
         "sign": lambda x: (0 * x + _sign(x), KINK if x == 0 else 0 * x),

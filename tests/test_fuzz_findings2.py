@@ -208,23 +208,29 @@ def test_the_first_step_is_finite_where_the_gradient_norm_overflows_its_squares(
     assert check_mod._norm(np.array([[3e200, 4e200]])) == pytest.approx(5e200)
 
 
+def _fd_tally(case: fuzz.Case, name: str, points: int, seed: int) -> tuple[dict[str, int], dict[str, int]]:
+    """How often the harness's differences call d/d`name` ok, wrong or inconclusive over `points`
+    random points, for the true gradient and for twice it."""
+    r = matcalc.grad(case.text, case.wrt, case.let, check=False)
+    verdicts: dict[str, int] = {}
+    doubled: dict[str, int] = {}
+    for s in range(points):
+        model = fuzz._model(case, r, np.random.default_rng([seed, s]))
+        env = model.point()
+        base = model.run(env)
+        g = fuzz.eval_grad(model, env, base, r[name].expr)
+        for tally, claim in ((verdicts, g), (doubled, 2 * g)):
+            v, _ = fuzz.fd_compare(model, env, base, name, claim)
+            tally[v] = tally.get(v, 0) + 1
+    return verdicts, doubled
+
+
 def test_the_harness_confirms_a_wrong_at_smaller_steps() -> None:
     """cos(a1) - a1 with a1 = exp(10 + a) ~ 2e4: a step of 1e-3 * a1 spans several periods of
     cos, and the differences see only the linear term (-1.00 against -(1 + sin(a1))). A 'wrong'
     is confirmed at smaller steps; a doubled gradient stays wrong."""
     case = _program_case("a1 = exp(10 + a); L = cos(a1) - a1'", ["a1"], "a: scalar")
-    r = matcalc.grad(case.text, case.wrt, case.let, check=False)
-    verdicts: dict[str, int] = {}
-    doubled: dict[str, int] = {}
-    for s in range(30):
-        model = fuzz._model(case, r, np.random.default_rng([1, s]))
-        env = model.point()
-        base = model.run(env)
-        g = fuzz.eval_grad(model, env, base, r["a1"].expr)
-        v, _ = fuzz.fd_compare(model, env, base, "a1", g)
-        verdicts[v] = verdicts.get(v, 0) + 1
-        v2, _ = fuzz.fd_compare(model, env, base, "a1", 2 * g)
-        doubled[v2] = doubled.get(v2, 0) + 1
+    verdicts, doubled = _fd_tally(case, "a1", 30, 1)
     assert "wrong" not in verdicts and verdicts.get("ok", 0) > 0
     assert doubled.get("wrong", 0) > 0 and "ok" not in doubled
 
@@ -323,18 +329,7 @@ def test_the_harness_confirms_a_wrong_at_a_step_small_against_the_smallest_entry
     gradient stays wrong."""
     case = _program_case("h1 = vec(x - y); t3 = exp(10*u); s4 = relu(t3); loss = a^3 + sum(s4)", ["t3"],
                          "a: scalar; u: m; x, y: n")
-    r = matcalc.grad(case.text, case.wrt, case.let, check=False)
-    verdicts: dict[str, int] = {}
-    doubled: dict[str, int] = {}
-    for s in range(60):
-        model = fuzz._model(case, r, np.random.default_rng([2043, s]))
-        env = model.point()
-        base = model.run(env)
-        g = fuzz.eval_grad(model, env, base, r["t3"].expr)
-        v, _ = fuzz.fd_compare(model, env, base, "t3", g)
-        verdicts[v] = verdicts.get(v, 0) + 1
-        v2, _ = fuzz.fd_compare(model, env, base, "t3", 2 * g)
-        doubled[v2] = doubled.get(v2, 0) + 1
+    verdicts, doubled = _fd_tally(case, "t3", 60, 2043)
     assert "wrong" not in verdicts and verdicts.get("ok", 0) > 0
     assert doubled.get("wrong", 0) > 0 and "ok" not in doubled
 
